@@ -1,0 +1,9 @@
+module github.com/goxl/goxl
+
+go 1.26.0
+
+require (
+	github.com/mattn/go-pointer v0.0.1 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

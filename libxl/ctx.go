@@ -1,0 +1,288 @@
+//go:build cgo
+
+package libxl
+
+/*
+#include "helpers.h"
+#include <xentoollog.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/goxl/goxl"
+	"github.com/goxl/goxl/internal/osevent"
+)
+
+// Xen42Policy says what New does on Xen 4.2.0/4.2.1, whose libxl frees a
+// registration's record at deregistration (see xen-patches/README.md).
+type Xen42Policy int
+
+const (
+	// Xen42Refuse makes New fail with ErrUnpatched42 on 4.2.0/4.2.1.
+	Xen42Refuse Xen42Policy = iota
+	// Xen42Patched declares that libxl carries goxl's xen-patches/ series,
+	// which has the 4.2.2+ semantics; the version number cannot tell.
+	Xen42Patched
+	// Xen42Serialised runs every libxl call on the ctx, deliveries
+	// included, under one per-ctx lock, and re-checks a registration's
+	// liveness under that lock before delivering. Hooks never take that
+	// lock, so libxl's lock rule holds. It is slower: one thread at a time
+	// per ctx.
+	Xen42Serialised
+)
+
+// Options configure New. Hooks is required.
+type Options struct {
+	// Hooks runs libxl's fd and timeout registrations: typically a
+	// driver/eventloop Binding. If it implements SinkSetter, New hands
+	// it the Ctx before registering the hooks. If it implements
+	// osevent.Quiescer, Close uses it to drain and reap.
+	Hooks Hooks
+	// Logger receives libxl's messages; nil means slog.Default().
+	Logger *slog.Logger
+	// LogLevel drops messages below it in C, before any crossing.
+	// Zero means LogWarn. SetLogLevel changes it later.
+	LogLevel LogLevel
+	// Xen42 applies only on libxl 4.2.0 and 4.2.1.
+	Xen42 Xen42Policy
+	// OnEvent receives events that no subscription claimed. It runs on
+	// the thread that was inside libxl, usually the dispatcher: it must
+	// not block. Nil drops them (they are counted).
+	OnEvent func(Event)
+}
+
+// SinkSetter is implemented by Hooks that need to know where to deliver.
+type SinkSetter interface {
+	SetSink(osevent.Sink)
+}
+
+// Ctx is one libxl_ctx, set up in the order libxl requires and torn down
+// in the order that leaves no call reaching freed memory. Methods are safe
+// for concurrent use.
+type Ctx struct {
+	ctx     *C.libxl_ctx
+	hooks   Hooks
+	opts    Options
+	version VersionInfo
+
+	logger      *C.xentoollog_logger
+	loggerToken goxl.Token
+	userToken   goxl.Token
+	callbacks   *goxl.CtxCallbacks
+
+	// life guards the ctx pointer: API calls hold it shared, Close takes
+	// it exclusively before libxl_ctx_free. Hooks never touch it.
+	life    sync.RWMutex
+	closing atomic.Bool
+	freed   bool
+
+	// serial is held around every libxl call, deliveries included, in
+	// Xen42Serialised mode only. Hooks never take it.
+	serial     sync.Mutex
+	serialised bool
+
+	aos    sync.WaitGroup // async operations started and not yet completed
+	aoLive atomic.Int64
+
+	subsMu sync.Mutex // guards subs; never held while calling libxl
+	subs   map[uint64]func(Event)
+	nextEv atomic.Uint64
+
+	evgens evgenSet
+
+	unclaimedEvents atomic.Uint64
+	closeOnce       sync.Once
+	closeErr        error
+}
+
+// New allocates a libxl ctx and wires it to opts.Hooks, in the order the
+// contract requires: libxl_ctx_alloc, version check,
+// libxl_osevent_register_hooks, libxl_childproc_setmode(mainloop),
+// libxl_event_register_callbacks. Only then can events be enabled or
+// operations started, and only through the returned Ctx.
+func New(opts Options) (*Ctx, error) {
+	if opts.Hooks == nil {
+		return nil, ErrNoHooks
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.LogLevel == 0 {
+		opts.LogLevel = LogWarn
+	}
+	c := &Ctx{hooks: opts.Hooks, opts: opts, subs: map[uint64]func(Event){}}
+
+	logger, loggerToken, err := goxl.NewLogger(slogSink{opts.Logger}, int(opts.LogLevel))
+	if err != nil {
+		return nil, err
+	}
+	c.logger = (*C.xentoollog_logger)(logger)
+	c.loggerToken = loggerToken
+
+	var raw *C.libxl_ctx
+	if rc := C.libxl_ctx_alloc(&raw, C.LIBXL_VERSION, 0, c.logger); rc != 0 {
+		c.releaseLogger()
+		return nil, fmt.Errorf("libxl_ctx_alloc: %w (is this a Xen dom0 with xenstored running and /proc/xen mounted?)", Error(rc))
+	}
+	c.ctx = raw
+	c.version = readVersion(raw)
+
+	if c.version.Is42Unfixed() {
+		switch opts.Xen42 {
+		case Xen42Refuse:
+			C.libxl_ctx_free(raw)
+			c.releaseLogger()
+			return nil, fmt.Errorf("libxl %s: %w", c.version, ErrUnpatched42)
+		case Xen42Serialised:
+			c.serialised = true
+		}
+	}
+
+	if s, ok := opts.Hooks.(SinkSetter); ok {
+		s.SetSink(c)
+	}
+	c.callbacks = &goxl.CtxCallbacks{Hooks: opts.Hooks, Events: eventReceiver{c}}
+	c.userToken = goxl.BindCtx(c.callbacks)
+	user := intPtr(uintptr(c.userToken)) // an integer that libxl only passes back
+	C.libxl_osevent_register_hooks(raw, (*C.libxl_osevent_hooks)(goxl.OSEventHooksTable()), user)
+	C.goxl_setmode_mainloop(raw)
+	C.libxl_event_register_callbacks(raw, (*C.libxl_event_hooks)(goxl.EventHooksTable()), user)
+	sigchld.add(c)
+	return c, nil
+}
+
+// Version returns what libxl_get_version_info reported at New.
+func (c *Ctx) Version() VersionInfo { return c.version }
+
+// SetLogLevel changes the threshold of libxl's messages.
+func (c *Ctx) SetLogLevel(l LogLevel) { goxl.SetLoggerLevel(unsafe.Pointer(c.logger), int(l)) }
+
+// Raw returns the libxl_ctx* for code that calls libxl directly (tests,
+// the contract model). It is valid until Close begins.
+func (c *Ctx) Raw() unsafe.Pointer { return unsafe.Pointer(c.ctx) }
+
+// enter admits one libxl call on the ctx. The returned function ends it.
+func (c *Ctx) enter() (*C.libxl_ctx, func(), error) {
+	if c.closing.Load() {
+		return nil, nil, ErrClosed
+	}
+	c.life.RLock()
+	if c.freed {
+		c.life.RUnlock()
+		return nil, nil, ErrClosed
+	}
+	if c.serialised {
+		c.serial.Lock()
+		return c.ctx, func() { c.serial.Unlock(); c.life.RUnlock() }, nil
+	}
+	return c.ctx, c.life.RUnlock, nil
+}
+
+// OccurredFD delivers an fd event to libxl (libxl_osevent_occurred_fd).
+// It implements osevent.Sink; the loop calls it on its dispatcher with no
+// loop lock held, and only while the ctx's gate is open.
+func (c *Ctx) OccurredFD(forLibxl osevent.ForLibxl, fd int, events, revents osevent.PollEvents, live osevent.Liveness) {
+	if c.serialised {
+		c.serial.Lock()
+		defer c.serial.Unlock()
+		if live != nil && !live.StillLive() {
+			return
+		}
+	}
+	C.libxl_osevent_occurred_fd(c.ctx, forLibxlPtr(forLibxl), C.int(fd), C.short(events), C.short(revents))
+}
+
+// OccurredTimeout delivers a timeout to libxl
+// (libxl_osevent_occurred_timeout). See OccurredFD.
+func (c *Ctx) OccurredTimeout(forLibxl osevent.ForLibxl, live osevent.Liveness) {
+	if c.serialised {
+		c.serial.Lock()
+		defer c.serial.Unlock()
+		if live != nil && !live.StillLive() {
+			return
+		}
+	}
+	C.libxl_osevent_occurred_timeout(c.ctx, forLibxlPtr(forLibxl))
+}
+
+// forLibxlPtr turns libxl's cookie back into the void* libxl handed out;
+// it points into libxl's C heap, never into Go memory.
+func forLibxlPtr(f osevent.ForLibxl) unsafe.Pointer { return intPtr(uintptr(f)) }
+
+// intPtr makes a void* out of an integer that C only stores or passes back
+// (a token), or out of a C address. The GC never follows either.
+func intPtr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
+
+// sigchldOccurred forwards SIGCHLD (libxl_childproc_sigchld_occurred).
+func (c *Ctx) sigchldOccurred() {
+	raw, done, err := c.enter()
+	if err != nil {
+		return
+	}
+	defer done()
+	C.libxl_childproc_sigchld_occurred(raw)
+}
+
+// Close tears the ctx down in the order that closes libvirt's race 2:
+//
+//  1. refuse new calls, and wait for the async operations in flight;
+//  2. disable every event generator;
+//  3. close the hooks' admission gate and drain in-flight deliveries;
+//  4. reap pending registrations: forgotten, never force-fired;
+//  5. stop SIGCHLD forwarding to this ctx;
+//  6. libxl_ctx_free, with the hook machinery still alive (libxl
+//     deregisters its own fds in there);
+//  7. release the `user` token and the logger; detach from the loop.
+//
+// Close must not be called from a libxl callback running on the
+// dispatcher. It is idempotent.
+func (c *Ctx) Close() error {
+	if d, ok := c.hooks.(interface{ OnDispatcher() bool }); ok && d.OnDispatcher() {
+		return ErrInCallback
+	}
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Ctx) close() error {
+	c.closing.Store(true)
+	c.aos.Wait()
+	c.evgens.disableAll(c)
+
+	q, _ := c.hooks.(osevent.Quiescer)
+	if q != nil {
+		if err := q.CloseGate(); err != nil {
+			return fmt.Errorf("libxl: close: %w", err)
+		}
+		q.Reap()
+	}
+	sigchld.remove(c)
+
+	c.life.Lock()
+	c.freed = true
+	raw := c.ctx
+	c.ctx = nil
+	c.life.Unlock()
+	C.libxl_ctx_free(raw)
+
+	c.userToken.Release()
+	c.releaseLogger()
+	if q != nil {
+		q.Detach()
+	}
+	return nil
+}
+
+func (c *Ctx) releaseLogger() {
+	if c.logger != nil {
+		C.xtl_logger_destroy(c.logger)
+		c.logger = nil
+	}
+	c.loggerToken.Release()
+}

@@ -1,0 +1,49 @@
+/* helpers.h: small C helpers for package libxl. They exist where cgo
+ * cannot express a call directly (function pointers, unions, static
+ * tables libxl keeps a pointer to). None of them calls into Go. */
+#ifndef GOXL_LIBXL_HELPERS_H
+#define GOXL_LIBXL_HELPERS_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <libxl.h>
+#include <libxl_event.h>
+
+/* libxl keeps this pointer for the ctx's life: static storage. */
+static const libxl_childproc_hooks goxl_childproc_mainloop = {
+    .chldowner = libxl_sigchld_owner_mainloop,
+};
+
+static inline void goxl_setmode_mainloop(libxl_ctx *ctx)
+{
+    libxl_childproc_setmode(ctx, &goxl_childproc_mainloop, NULL);
+}
+
+/* An ao_how in C memory, naming the bridge's completion trampoline. */
+static inline libxl_asyncop_how *goxl_new_ao_how(void *callback,
+                                                 uintptr_t token)
+{
+    libxl_asyncop_how *how = calloc(1, sizeof *how);
+    if (!how)
+        return NULL;
+    how->callback = (void (*)(libxl_ctx *, int, void *))callback;
+    how->u.for_callback = (void *)token;
+    return how;
+}
+
+static inline uint8_t goxl_event_shutdown_reason(const libxl_event *ev)
+{
+    return ev->u.domain_shutdown.shutdown_reason;
+}
+
+static inline const char *goxl_event_disk_eject_vdev(const libxl_event *ev)
+{
+    return ev->u.disk_eject.vdev;
+}
+
+static inline int goxl_event_operation_rc(const libxl_event *ev)
+{
+    return ev->u.operation_complete.rc;
+}
+
+#endif
