@@ -1,0 +1,51 @@
+#!/bin/sh
+# /init of the xenvm test guest (busybox sh, PID 1).
+#
+# Prints "XENVM-GUEST up", then waits. It powers off:
+#  - when asked: `xl shutdown` / libxl_domain_shutdown write control/shutdown,
+#    the kernel runs /sbin/poweroff (busybox), which signals PID 1 (SIGUSR2 for
+#    poweroff, SIGTERM for reboot, SIGUSR1 for halt); the traps below turn that
+#    into a real power-off or reboot, so the toolstack sees a clean
+#    SHUTDOWN reason (poweroff / reboot);
+#  - by itself after N seconds when the kernel command line has guest_sleep=N;
+#    guest_sleep=forever or no guest_sleep means wait for a request.
+PATH=/sbin:/bin
+export PATH
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+off() {
+	echo "XENVM-GUEST $1"
+	if [ "$1" = reboot ]; then reboot -f; else poweroff -f; fi
+	while :; do sleep 60; done
+}
+trap 'off poweroff' USR2
+trap 'off halt' USR1
+trap 'off reboot' TERM INT
+
+SLEEP=forever
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	guest_sleep=*) SLEEP=${arg#guest_sleep=} ;;
+	esac
+done
+
+echo "XENVM-GUEST up uptime=$(cut -d' ' -f1 /proc/uptime) sleep=$SLEEP"
+
+# Sleep in the background and `wait` for it: the shell runs traps while in the
+# `wait` builtin, but not while a foreground command runs.
+case "$SLEEP" in
+'' | forever | *[!0-9]*)
+	while :; do
+		sleep 3600 &
+		wait $!
+	done
+	;;
+*)
+	sleep "$SLEEP" &
+	wait $!
+	off "poweroff (guest_sleep=$SLEEP expired)"
+	;;
+esac
