@@ -254,3 +254,6 @@ func goxlLog(token C.uintptr_t, level C.int, errnoval C.int, context *C.char, ms
 	}
 	sink.Log(int(level), int(errnoval), ctxName, C.GoString(msg))
 }
+
+// Supported reports whether this build can reach libxl.
+const Supported = true

@@ -1,0 +1,50 @@
+package libxl
+
+import (
+	"log/slog"
+
+	"github.com/goxl/goxl/internal/osevent"
+)
+
+// Xen42Policy says what New does on Xen 4.2.0/4.2.1, whose libxl frees a
+// registration's record at deregistration (see xen-patches/README.md).
+type Xen42Policy int
+
+const (
+	// Xen42Refuse makes New fail with ErrUnpatched42 on 4.2.0/4.2.1.
+	Xen42Refuse Xen42Policy = iota
+	// Xen42Patched declares that libxl carries goxl's xen-patches/ series,
+	// which has the 4.2.2+ semantics; the version number cannot tell.
+	Xen42Patched
+	// Xen42Serialised runs every libxl call on the ctx, deliveries
+	// included, under one per-ctx lock, and re-checks a registration's
+	// liveness under that lock before delivering. Hooks never take that
+	// lock, so libxl's lock rule holds. It is slower: one thread at a time
+	// per ctx.
+	Xen42Serialised
+)
+
+// Options configure New. Hooks is required.
+type Options struct {
+	// Hooks runs libxl's fd and timeout registrations: typically a
+	// driver/eventloop Binding. If it implements SinkSetter, New hands
+	// it the Ctx before registering the hooks. If it implements
+	// osevent.Quiescer, Close uses it to drain and reap.
+	Hooks Hooks
+	// Logger receives libxl's messages; nil means slog.Default().
+	Logger *slog.Logger
+	// LogLevel drops messages below it in C, before any crossing.
+	// Zero means LogWarn. SetLogLevel changes it later.
+	LogLevel LogLevel
+	// Xen42 applies only on libxl 4.2.0 and 4.2.1.
+	Xen42 Xen42Policy
+	// OnEvent receives events that no subscription claimed. It runs on
+	// the thread that was inside libxl, usually the dispatcher: it must
+	// not block. Nil drops them (they are counted).
+	OnEvent func(Event)
+}
+
+// SinkSetter is implemented by Hooks that need to know where to deliver.
+type SinkSetter interface {
+	SetSink(osevent.Sink)
+}
