@@ -140,7 +140,7 @@ func (b *Binding) FDRegister(fd int, events osevent.PollEvents, forLibxl osevent
 		e = &fdEntry{fd: fd, gen: l.entryGen}
 	}
 	wasRefused := e.refused
-	if err := l.applyMask(e, e.union(nil)|toEpoll(events)); err != nil {
+	if err := l.applyMask(e, e.union(nil)|toEpoll(events), true); err != nil {
 		l.mu.Unlock()
 		b.hookFailed(err)
 		return 0, err
@@ -198,7 +198,7 @@ func (b *Binding) FDModify(fd int, reg osevent.RegID, events osevent.PollEvents)
 	}
 	e := r.entry
 	wasRefused := e.refused
-	if err := l.applyMask(e, e.union(r)|toEpoll(events)); err != nil {
+	if err := l.applyMask(e, e.union(r)|toEpoll(events), false); err != nil {
 		l.mu.Unlock()
 		b.hookFailed(err)
 		return err

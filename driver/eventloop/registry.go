@@ -111,8 +111,11 @@ func (e *fdEntry) remove(r *fdReg) {
 }
 
 // applyMask makes the epoll entry of e watch mask. On error, neither e nor
-// the epoll set changed. Called with Loop.mu held.
-func (l *Loop) applyMask(e *fdEntry, mask uint32) error {
+// the epoll set changed. With force, epoll_ctl is called even if the mask
+// did not change: a new registration on a known fd number may be for a
+// new file that reuses the number (closed without deregistration), which
+// MOD then finds missing (ENOENT) and ADDs. Called with Loop.mu held.
+func (l *Loop) applyMask(e *fdEntry, mask uint32, force bool) error {
 	if e.refused {
 		return nil
 	}
@@ -126,7 +129,7 @@ func (l *Loop) applyMask(e *fdEntry, mask uint32) error {
 		}
 		return nil
 	}
-	if e.inEpoll && mask == e.mask {
+	if e.inEpoll && mask == e.mask && !force {
 		return nil
 	}
 	var err error
@@ -193,7 +196,7 @@ func (l *Loop) unlinkFD(r *fdReg) {
 		l.dropEntry(e)
 		return
 	}
-	if err := l.applyMask(e, e.union(nil)); err != nil {
+	if err := l.applyMask(e, e.union(nil), false); err != nil {
 		// Shrinking failed (the fd is probably closed). A superset
 		// mask is harmless: deliveries are filtered per registration.
 		_ = err
