@@ -1,0 +1,182 @@
+//go:build libxlmodel
+
+/*
+ * libxlmodel.h: the model's own C API, for the Go wrappers in this package
+ * and for C test harnesses. The libxl API itself is declared by the real
+ * Xen headers (libxl.h, libxl_event.h); the model defines those symbols.
+ *
+ * Everything here is thread-safe unless it says otherwise.
+ */
+#ifndef LIBXLMODEL_H
+#define LIBXLMODEL_H
+
+#include <stdint.h>
+#include <libxl.h>
+#include <libxl_event.h>
+
+/* Which libxl the model behaves as. See model_modes[] in ctx.c. */
+typedef enum {
+    LIBXLMODEL_MODE_4_17 = 0,
+    LIBXLMODEL_MODE_4_2_UNPATCHED = 1,
+    LIBXLMODEL_MODE_4_2_PATCHED = 2,
+    LIBXLMODEL_MODE_COUNT
+} libxlmodel_mode;
+
+typedef enum {
+    LIBXLMODEL_V_TIMEOUT_DELIVERED_TWICE = 0,
+    LIBXLMODEL_V_OCCURRED_INSIDE_HOOK,
+    LIBXLMODEL_V_OCCURRED_AFTER_CTX_FREE,
+    LIBXLMODEL_V_UNKNOWN_CTX,
+    LIBXLMODEL_V_TIMEOUT_NEVER_DELIVERED,
+    LIBXLMODEL_V_FD_NEVER_DELIVERED,
+    LIBXLMODEL_V_UNKNOWN_FOR_LIBXL,
+    LIBXLMODEL_V_CORRUPT_FOR_LIBXL,
+    LIBXLMODEL_V_WRONG_CTX,
+    LIBXLMODEL_V_DELIVERY_AFTER_DEREGISTER,
+    LIBXLMODEL_V_DELIVERY_TO_FAILED_REGISTRATION,
+    LIBXLMODEL_V_APP_KEPT_REGISTRATION,
+    LIBXLMODEL_V_HOOK_BLOCKED,
+    LIBXLMODEL_V_HOOK_CALLED_LIBXL,
+    LIBXLMODEL_V_FD_MISMATCH,
+    LIBXLMODEL_V_EVENTS_NOT_REQUESTED,
+    LIBXLMODEL_V_TIMEOUT_EARLY,
+    LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING,
+    LIBXLMODEL_V_API_MISUSE,
+    LIBXLMODEL_V_COUNT
+} libxlmodel_violation_kind;
+
+const char *libxlmodel_violation_name(int kind);
+
+typedef enum {
+    LIBXLMODEL_HOOK_FD_REGISTER = 0,
+    LIBXLMODEL_HOOK_FD_MODIFY,
+    LIBXLMODEL_HOOK_FD_DEREGISTER,
+    LIBXLMODEL_HOOK_TIMEOUT_REGISTER,
+    LIBXLMODEL_HOOK_TIMEOUT_MODIFY,
+    LIBXLMODEL_HOOK_TIMEOUT_DEREGISTER,
+    LIBXLMODEL_HOOK_COUNT
+} libxlmodel_hook_kind;
+
+typedef struct {
+    uint64_t hook_calls[LIBXLMODEL_HOOK_COUNT];
+    uint64_t hook_failures; /* register/modify hooks that returned nonzero */
+    uint64_t deliveries_fd; /* occurred_fd calls, whatever their fate */
+    uint64_t deliveries_timeout;
+    uint64_t stale_fd_tolerated;      /* ignored as real libxl does */
+    uint64_t stale_timeout_tolerated; /* 4.2-patched: after deregister */
+    uint64_t spurious_fd; /* live, but a re-poll found nothing ready */
+    uint64_t ops_started, ops_completed, ops_failed, ops_abandoned;
+    uint64_t ctx_allocs, ctx_frees;
+    uint64_t violations[LIBXLMODEL_V_COUNT];
+    uint64_t violations_total;
+} libxlmodel_counters;
+
+void libxlmodel_counters_read(libxlmodel_counters *out);
+
+typedef struct {
+    int kind;
+    uintptr_t ctx;
+    uint64_t reg_id; /* 0 when no registration is concerned */
+    int64_t when_ns; /* since the model started */
+    int tid;
+    char message[320];
+    char history[3072]; /* the registration's hook calls and deliveries */
+} libxlmodel_violation;
+
+/* Copies up to max stored violations (the first ones recorded) and
+ * returns how many are stored. Counters keep counting past the store. */
+int libxlmodel_violations_copy(libxlmodel_violation *out, int max);
+/* Forgets violations and zeroes counters. Live ctxs keep their state. */
+void libxlmodel_reset(void);
+
+void libxlmodel_set_default_mode(int mode);
+int libxlmodel_default_mode(void);
+/* Per-ctx override; only before libxl_osevent_register_hooks. Returns 0
+ * or -1 (unknown ctx, hooks already registered, or a bad mode). */
+int libxlmodel_set_ctx_mode(libxl_ctx *ctx, int mode);
+int libxlmodel_ctx_mode(libxl_ctx *ctx);
+const char *libxlmodel_mode_name(int mode);
+
+/* Hooks blocking longer than this are violations (default 2000 ms). */
+void libxlmodel_set_hook_block_bound_ms(int ms);
+/* A delivery this much before a timeout's deadline is "early". */
+void libxlmodel_set_early_slack_ms(int ms);
+
+/* For application loops that check their own bookkeeping (see refloop.c):
+ * record a violation the model could not see by itself. */
+void libxlmodel_report(int kind, libxl_ctx *ctx, const char *message);
+
+/* ---- Workloads (workload.c) ---- */
+
+typedef enum {
+    LIBXLMODEL_OP_PIPE_IN = 0, /* pipe or eventfd, IN or IN|PRI, re-armed */
+    LIBXLMODEL_OP_PIPE_OUT,    /* write end, POLLOUT */
+    LIBXLMODEL_OP_REGULAR_FILE, /* save/restore image: always ready */
+    LIBXLMODEL_OP_DUAL_REG,     /* one fd registered for IN and for OUT */
+    LIBXLMODEL_OP_QMP_MODIFY,   /* fd_modify IN->IN, IN->IN|OUT->IN */
+    LIBXLMODEL_OP_TIMER_FIRE,   /* short timeouts that fire, re-registered */
+    LIBXLMODEL_OP_TIMER_CANCEL, /* long timeout cancelled; AO done first */
+    LIBXLMODEL_OP_TIMER_RACE,   /* cancel from a worker at the deadline */
+    LIBXLMODEL_OP_FD_REUSE,     /* deregister, close, reopen same number */
+    LIBXLMODEL_OP_AO_INLINE,    /* completes inside the initiating call */
+    LIBXLMODEL_OP_COUNT
+} libxlmodel_op_kind;
+
+const char *libxlmodel_op_name(int kind);
+
+typedef struct {
+    int threads;           /* worker pthreads; default 4 */
+    int ops_per_thread;    /* 0: until target_events or the deadline */
+    uint64_t target_events; /* stop once the ctx saw this many hook events */
+    uint64_t seed;
+    unsigned mix[LIBXLMODEL_OP_COUNT]; /* weights; all 0 = default mix */
+    int short_timeout_min_us, short_timeout_max_us; /* default 200..5000 */
+    int long_timeout_ms;     /* default 10000: cancelled, never reached */
+    int delivery_timeout_ms; /* per op, default 5000 */
+    int overall_timeout_ms;  /* default 120000 */
+    int leave_fire_now_pending; /* cancel this many timeouts at the end
+                                   and return without waiting (4.17) */
+} libxlmodel_workload;
+
+typedef struct {
+    uint64_t ops_started, ops_completed, ops_failed, ops_abandoned;
+    uint64_t hook_events; /* hook calls + occurred_* calls on this ctx */
+    uint64_t stale_tolerated;
+    uint64_t violations;
+    int64_t elapsed_ns;
+    int deadline_hit;
+} libxlmodel_result;
+
+/* Runs w against ctx, which the application allocated and hooked; blocks
+ * until done. The application's own loop must deliver meanwhile.
+ * Returns 0, or a libxl ERROR_* code when the run could not start. */
+int libxlmodel_run(libxl_ctx *ctx, const libxlmodel_workload *w,
+                   libxlmodel_result *out);
+
+/* ---- Reference application loop (refloop.c) ---- */
+
+typedef struct {
+    int deliver_timeout_twice;    /* every timeout goes to libxl twice */
+    int forget_fire_now;          /* timeout_modify({0,0}) is ignored */
+    int deliver_after_deregister; /* one more delivery after deregister */
+    int occurred_inside_hook;     /* occurred_timeout from inside a hook */
+    int call_libxl_inside_hook;   /* libxl_get_version_info from a hook */
+    int block_in_hook_ms;         /* sleep this long in one hook */
+    int fail_nth_register;        /* fd/timeout register number N fails */
+    int fail_every_nth_register;  /* ... and every Nth after that */
+    int slow_dispatch_us;         /* sleep before each delivery */
+    int no_liveness_recheck;      /* deliver from the poll snapshot */
+    int skip_teardown;            /* ctx_free without closing the gate */
+} libxlmodel_refloop_faults;
+
+typedef struct libxlmodel_refloop libxlmodel_refloop;
+
+libxlmodel_refloop *libxlmodel_refloop_new(const libxlmodel_refloop_faults *f);
+/* mode < 0: the process default. */
+int libxlmodel_refloop_ctx_new(libxlmodel_refloop *loop, int mode,
+                               libxl_ctx **ctx_out);
+int libxlmodel_refloop_ctx_free(libxlmodel_refloop *loop, libxl_ctx *ctx);
+void libxlmodel_refloop_destroy(libxlmodel_refloop *loop);
+uint64_t libxlmodel_refloop_deliveries(libxlmodel_refloop *loop);
+
+#endif
