@@ -233,6 +233,9 @@ func (c *Ctx) close() error {
 	if q != nil {
 		q.Detach()
 	}
+	if c.opts.OnClosed != nil {
+		c.opts.OnClosed()
+	}
 	return nil
 }
 

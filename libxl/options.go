@@ -42,6 +42,9 @@ type Options struct {
 	// the thread that was inside libxl, usually the dispatcher: it must
 	// not block. Nil drops them (they are counted).
 	OnEvent func(Event)
+	// OnClosed runs once at the end of Close, after libxl_ctx_free, so an
+	// owner can forget the ctx.
+	OnClosed func()
 }
 
 // SinkSetter is implemented by Hooks that need to know where to deliver.
