@@ -8,6 +8,7 @@ package libxl
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,13 @@ func ParseXL(filename string, data []byte) (*DomainConfig, error) {
 		filename = "<config>"
 	}
 	keys := scanXLKeys(data)
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		// libxlutil's lexer asserts (aborting the process) on a NUL
+		// inside a quoted string (xlu__cfgl_dequote, found by
+		// FuzzParseXL); a config is text, so refuse NULs outright.
+		line := bytes.Count(data[:i], []byte("\n")) + 1
+		return nil, &ConfigError{File: filename, Line: line, Key: keyForLine(keys, line), Msg: "NUL byte in config (not a text file?)"}
+	}
 
 	cname := C.CString(filename)
 	defer C.free(unsafe.Pointer(cname))
@@ -554,3 +562,6 @@ func (c *Ctx) CheckConfig(cfg Config) error {
 	C.goxl_config_free(d)
 	return nil
 }
+
+// freeConfigForTest lets tests (which cannot use cgo) free a built config.
+func freeConfigForTest(d *C.libxl_domain_config) { C.goxl_config_free(d) }
