@@ -5,7 +5,9 @@ package libxlmodel
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -83,5 +85,224 @@ func TestReferenceLoopIsCleanInEveryMode(t *testing.T) {
 				t.Fatalf("result %+v", res)
 			}
 		})
+	}
+}
+
+func runBroken(t *testing.T, f Faults, m Mode, w Workload) Result {
+	t.Helper()
+	loop, ctx := start(t, f, m)
+	defer loop.Close()
+	res, err := Run(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loop.FreeCtx(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func only(kinds ...OpKind) map[OpKind]uint {
+	m := map[OpKind]uint{}
+	for _, k := range kinds {
+		m[k] = 1
+	}
+	return m
+}
+
+func TestCatchesTimeoutDeliveredTwice(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			runBroken(t, Faults{DeliverTimeoutTwice: true}, m,
+				Workload{Threads: 2, OpsPerThread: 20, Mix: only(OpTimerFire, OpTimerCancel)})
+			requireKind(t, TimeoutDeliveredTwice)
+		})
+	}
+}
+
+func TestCatchesForgottenFireNow(t *testing.T) {
+	// Only 4.17 cancels with timeout_modify({0,0}).
+	runBroken(t, Faults{ForgetFireNow: true}, Mode417,
+		Workload{Threads: 2, OpsPerThread: 3, Mix: only(OpTimerCancel), DeliveryTimeout: 300 * time.Millisecond})
+	requireKind(t, TimeoutNeverDelivered)
+}
+
+func TestCatchesDeliveryAfterDeregisterIn42Unpatched(t *testing.T) {
+	runBroken(t, Faults{DeliverAfterDeregister: true}, Mode42Unpatched,
+		Workload{Threads: 2, OpsPerThread: 20, Mix: only(OpPipeIn, OpPipeOut, OpTimerCancel)})
+	requireKind(t, DeliveryAfterDeregister)
+}
+
+func TestLateDeliveriesAreToleratedWhereLibxlChecks(t *testing.T) {
+	for _, m := range []Mode{Mode417, Mode42Patched} {
+		t.Run(m.String(), func(t *testing.T) {
+			res := runBroken(t, Faults{DeliverAfterDeregister: true}, m,
+				Workload{Threads: 2, OpsPerThread: 40, Mix: only(OpPipeIn, OpPipeOut, OpTimerCancel, OpDualReg)})
+			requireClean(t)
+			c := Counters()
+			if res.StaleTolerated == 0 || c.StaleFDTolerated == 0 {
+				t.Fatalf("no stale delivery was exercised: %+v", res)
+			}
+			if m == Mode42Patched && c.StaleTimeoutTolerated == 0 {
+				t.Fatalf("no stale timeout delivery was exercised: %+v", c)
+			}
+			t.Logf("stale fd %d, stale timeout %d tolerated", c.StaleFDTolerated, c.StaleTimeoutTolerated)
+		})
+	}
+}
+
+func TestCatchesOccurredInsideHook(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			runBroken(t, Faults{OccurredInsideHook: true}, m,
+				Workload{Threads: 1, OpsPerThread: 5, Mix: only(OpTimerFire)})
+			requireKind(t, OccurredInsideHook)
+		})
+	}
+}
+
+func TestCatchesHookCallingLibxl(t *testing.T) {
+	runBroken(t, Faults{CallLibxlInsideHook: true}, Mode417,
+		Workload{Threads: 1, OpsPerThread: 5, Mix: only(OpPipeIn)})
+	requireKind(t, HookCalledLibxl)
+}
+
+func TestCatchesBlockingHook(t *testing.T) {
+	SetHookBlockBound(100 * time.Millisecond)
+	defer SetHookBlockBound(2 * time.Second)
+	runBroken(t, Faults{BlockInHook: 400 * time.Millisecond}, Mode417,
+		Workload{Threads: 1, OpsPerThread: 2, Mix: only(OpPipeOut)})
+	requireKind(t, HookBlocked)
+}
+
+func TestCatchesOccurredAfterCtxFree(t *testing.T) {
+	// A loop that frees the ctx without closing its gate or reaping goes
+	// on to deliver the fire-now timeouts libxl_ctx_free left pending.
+	loop, ctx := start(t, Faults{SkipTeardown: true, SlowDispatch: 2 * time.Millisecond}, Mode417)
+	defer loop.Close()
+	if _, err := Run(ctx, Workload{Threads: 1, OpsPerThread: 1, Mix: only(OpAOInline), LeaveFireNowPending: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loop.FreeCtx(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for Counters().Violations[OccurredAfterCtxFree] == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	requireKind(t, OccurredAfterCtxFree)
+}
+
+func TestCtxFreeWithPendingFireNowIsLegal(t *testing.T) {
+	loop, ctx := start(t, Faults{SlowDispatch: time.Millisecond}, Mode417)
+	defer loop.Close()
+	if _, err := Run(ctx, Workload{Threads: 2, OpsPerThread: 20, LeaveFireNowPending: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loop.FreeCtx(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	requireClean(t)
+}
+
+func TestHookFailuresReachTheOperation(t *testing.T) {
+	for _, m := range []Mode{Mode417, Mode42Patched} {
+		t.Run(m.String(), func(t *testing.T) {
+			res := runBroken(t, Faults{FailNthRegister: 3, FailEveryNthRegister: 7}, m,
+				Workload{Threads: 3, OpsPerThread: 100})
+			requireClean(t)
+			c := Counters()
+			if res.OpsFailed == 0 || c.HookFailures == 0 {
+				t.Fatalf("no failure propagated: %+v, %d hook failures", res, c.HookFailures)
+			}
+			if res.OpsAbandoned != 0 {
+				t.Fatalf("%d operations abandoned", res.OpsAbandoned)
+			}
+			t.Logf("%d hook failures, %d operations failed, %d completed", c.HookFailures, res.OpsFailed, res.OpsCompleted)
+		})
+	}
+}
+
+func TestStaleDeliveriesFromASlowDispatcher(t *testing.T) {
+	res := runBroken(t, Faults{SlowDispatch: 100 * time.Microsecond, NoLivenessRecheck: true}, Mode417,
+		Workload{Threads: 4, OpsPerThread: 100, Mix: only(OpFDReuse, OpPipeIn, OpDualReg)})
+	requireClean(t)
+	t.Logf("%d stale deliveries tolerated, %d spurious", res.StaleTolerated, Counters().SpuriousFD)
+	if res.StaleTolerated == 0 {
+		t.Fatal("no stale delivery happened")
+	}
+}
+
+func TestManyCtxsAtOnce(t *testing.T) {
+	loop, err := NewRefLoop(Faults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	Reset()
+	var wg sync.WaitGroup
+	errs := make(chan error, 24)
+	for i := 0; i < 24; i++ {
+		m := Modes()[i%3]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, err := loop.NewCtx(m)
+			if err != nil {
+				errs <- err
+				return
+			}
+			pending := 0
+			if m == Mode417 {
+				pending = 4
+			}
+			if _, err := Run(ctx, Workload{Threads: 2, OpsPerThread: 50, Seed: uint64(i), LeaveFireNowPending: pending}); err != nil {
+				errs <- err
+			}
+			errs <- loop.FreeCtx(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	requireClean(t)
+	if c := Counters(); c.CtxAllocs != 24 || c.CtxFrees != 24 {
+		t.Fatalf("allocs %d frees %d", c.CtxAllocs, c.CtxFrees)
+	}
+}
+
+func TestVersionPerMode(t *testing.T) {
+	want := map[Mode][3]any{Mode417: {4, 17, ".0"}, Mode42Unpatched: {4, 2, ".1"}, Mode42Patched: {4, 2, ".1"}}
+	loop, err := NewRefLoop(Faults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	for _, m := range Modes() {
+		ctx, err := loop.NewCtx(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		major, minor, extra, err := VersionInfo(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]any{major, minor, extra}; got != want[m] {
+			t.Errorf("mode %v: version %v, want %v", m, got, want[m])
+		}
+		if got, _ := CtxMode(ctx); got != m {
+			t.Errorf("CtxMode = %v, want %v", got, m)
+		}
+		if err := SetCtxMode(ctx, Mode417); err == nil {
+			t.Errorf("SetCtxMode after register_hooks succeeded")
+		}
+		if err := loop.FreeCtx(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
