@@ -1,0 +1,87 @@
+//go:build libxlmodel
+
+// Package libxlmodel is a C model of libxl's osevent side that tests link
+// instead of libxenlight (build tag libxlmodel). Its C files define the real
+// libxl symbols (libxl_ctx_alloc, libxl_osevent_register_hooks,
+// libxl_osevent_occurred_fd, ...) with the prototypes of Debian 12's Xen 4.17
+// headers, which they include, so goxl's bridge and event loop run unchanged
+// against it. Package libxl links it with
+//
+//	//go:build libxlmodel
+//	import _ "github.com/goxl/goxl/internal/libxlmodel"
+//
+// Nothing here is in a production build.
+//
+// # What it does
+//
+// Run drives a ctx that the application allocated and hooked, the way libxl
+// 4.17 does (libxl-4.17-hook-trace.txt): worker pthreads start operations
+// that register real pipes, eventfds, socketpairs and regular files (POLLIN,
+// POLLIN|POLLPRI, POLLOUT, one fd registered twice for IN and OUT), modify
+// them (IN->IN no-ops, IN->IN|OUT->IN), deregister, close and reopen fd
+// numbers, and register timeouts that fire in milliseconds or are cancelled
+// (timeout_modify({0,0}) in 4.17, timeout_deregister in 4.2), sometimes
+// from a worker while the application fires the same timeout. Operations
+// react to deliveries inside libxl_osevent_occurred_* (re-entrant hook
+// calls); some complete inside the initiating call, some before their last
+// fire-now timeout is delivered. Each worker waits for the application's
+// deliveries with a bound; what never came is a violation, never a hang.
+//
+// Every call the application makes is checked and every breach is recorded
+// as a Violation with the registration's history (hook calls and
+// deliveries, with times, thread ids and whether they were made inside
+// occurred_*). Violations never abort: ctx and record memory is never handed
+// back to malloc (slabs, poisoned and quarantined when freed), so a late or
+// bogus ctx or for_libxl is recognised and reported instead of read.
+//
+// # Modes (table model_modes in ctx.c)
+//
+//   - Mode417: records ("nexi") are pooled in the ctx until libxl_ctx_free
+//     (FIFO reuse after 16 idle); a late occurred_fd is checked (record in
+//     use, fd matches, re-poll) and ignored, counted as stale; timeouts are
+//     cancelled with timeout_modify({0,0}) and must be delivered exactly
+//     once; timeout_deregister is never called; version 4.17.
+//   - Mode42Unpatched: records are freed (poisoned) at deregistration and
+//     at a timeout's delivery; any occurred_* naming one is a violation
+//     (libxl's use-after-free); cancellation is timeout_deregister; the
+//     workload only deregisters from inside occurred_*, because a
+//     deregistration racing a delivery from another thread is libxl's own
+//     bug there and no application can avoid it; version 4.2.1.
+//   - Mode42Patched: goxl's xen-patches/ series: pooled slots, late fd and
+//     timeout calls (after timeout_deregister) checked and ignored,
+//     cancellation is timeout_deregister; version 4.2.1.
+//
+// SetDefaultMode applies to later libxl_ctx_alloc calls; SetCtxMode
+// overrides one ctx until it registers its hooks.
+//
+// # Threads and locks
+//
+//   - Each ctx has a recursive pthread mutex: libxl's ctx lock. Every hook
+//     is called with it held, either on a workload worker pthread (model
+//     owned), on the thread calling a libxl API, or on the application's
+//     dispatcher inside libxl_osevent_occurred_*.
+//   - Operation completions (the AO callbacks) and event callbacks run with
+//     the ctx unlocked, on the thread that was inside libxl, after it has
+//     unlocked (an egc, as in libxl).
+//   - A process-wide leaf mutex guards slabs, the live-ctx set and the hook
+//     frames; the violation log has its own. Neither is held across a hook.
+//   - A watchdog pthread (started by the first libxl_ctx_alloc) reports
+//     hooks running longer than SetHookBlockBound (default 2 s).
+//   - Thread-local flags detect occurred_* called from inside a hook and any
+//     libxl call made from inside a hook.
+//   - The reference loop (NewRefLoop, refloop.c) runs one poll(2)
+//     dispatcher pthread for any number of ctxs; its hooks take only its own
+//     mutex, never held while it calls libxl.
+//
+// # Running the checks
+//
+//	go test -tags libxlmodel ./internal/libxlmodel/
+//	go test -race -tags libxlmodel ./internal/libxlmodel/
+//	go test -asan -tags libxlmodel ./internal/libxlmodel/
+//
+// -asan works with Debian 12's gcc 12 and needs no ASAN_OPTIONS: Go (since
+// 1.25) runs LeakSanitizer at exit, and the model's deliberately retained
+// memory (slabs, quarantines, graveyard) stays reachable from globals, so
+// it is not reported. The first -asan build takes minutes (the standard
+// library is rebuilt instrumented).
+package libxlmodel
