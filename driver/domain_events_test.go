@@ -1,0 +1,60 @@
+package driver
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestEventStreamOverflowPolicy(t *testing.T) {
+	var ss streams
+	s := newEventStream(2)
+	ss.add(s)
+	other := newEventStream(10)
+	ss.add(other)
+	for i := 0; i < 5; i++ {
+		ss.publish(DomainEvent{DomID: uint32(i), Kind: "shutdown"})
+	}
+	var got []uint32
+	for e := range s.C() {
+		got = append(got, e.DomID)
+	}
+	if len(got) != 2 || got[1] != 1 || !errors.Is(s.Err(), ErrStreamOverflow) {
+		t.Fatalf("got %v err %v", got, s.Err())
+	}
+	if len(other.C()) != 5 || other.Err() != nil {
+		t.Fatalf("a slow consumer affected another: %d %v", len(other.C()), other.Err())
+	}
+	other.Close()
+	if !errors.Is(other.Err(), ErrStreamClosed) || len(ss.set) != 1 {
+		t.Fatalf("close: %v, %d streams", other.Err(), len(ss.set))
+	}
+	ss.closeAll()
+	if !errors.Is(s.Err(), ErrStreamOverflow) || len(ss.set) != 0 {
+		t.Fatal("closeAll")
+	}
+}
+
+func TestDomainWaitStateAndApply(t *testing.T) {
+	m := &Domains{reg: newRegistry()}
+	d := newDomain(m)
+	s := m.Subscribe(8)
+	if err := d.apply(TrCreate, "creating"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.apply(TrUnpaused, "unpaused"); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("unpause while creating: %v", err)
+	}
+	done := make(chan DomainState)
+	go func() {
+		st, _ := d.WaitState(t.Context(), StateRunning)
+		done <- st
+	}()
+	d.apply(TrCreated, "created")
+	d.apply(TrUnpaused, "unpaused")
+	if st := <-done; st != StateRunning {
+		t.Fatal(st)
+	}
+	if e := <-s.C(); e.Kind != "creating" {
+		t.Fatal(e)
+	}
+}

@@ -1,0 +1,301 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/goxl/goxl/libxl"
+)
+
+// CreateOptions tune Create and Restore.
+type CreateOptions struct {
+	// Paused leaves the domain paused after it is built.
+	Paused bool
+}
+
+// List returns every domain libxl knows (libxl_list_domain), dom0 too.
+func (m *Domains) List() ([]libxl.DomainInfo, error) { return m.ctx.ListDomains() }
+
+// Known returns the domains the manager tracks.
+func (m *Domains) Known() []DomainSnapshot {
+	var out []DomainSnapshot
+	for _, d := range m.reg.all() {
+		out = append(out, d.Snapshot())
+	}
+	return out
+}
+
+// Info returns libxl's view of one domain.
+func (m *Domains) Info(ref string) (libxl.DomainInfo, error) {
+	d, err := m.Lookup(ref)
+	if err != nil {
+		return libxl.DomainInfo{}, err
+	}
+	d.mu.Lock()
+	domid := d.domid
+	d.mu.Unlock()
+	info, err := m.ctx.DomainInfo(domid)
+	if errors.Is(err, libxl.ErrDomainNotFound) {
+		d.apply(TrDestroyed, "death")
+		m.forget(d)
+		return info, notFound(ref, err)
+	}
+	return info, err
+}
+
+// Create builds a domain from cfg and, unless opts.Paused, unpauses it.
+// A name (or UUID) in use is refused with ErrDomainExists before anything
+// is built. If the create fails or ctx is cancelled at any point, what
+// was built is destroyed: an error means no domain was left behind.
+func (m *Domains) Create(ctx context.Context, cfg libxl.Config, opts CreateOptions) (*Domain, error) {
+	return m.createOrRestore(ctx, cfg, "", opts)
+}
+
+// Restore creates a domain from a save file (Save's, or `xl save`'s),
+// with the config stored in it; see Create for the guarantees.
+func (m *Domains) Restore(ctx context.Context, path string, opts CreateOptions) (*Domain, error) {
+	cfg, err := libxl.ReadSaveFileConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return m.createOrRestore(ctx, cfg, path, opts)
+}
+
+func (m *Domains) createOrRestore(ctx context.Context, cfg libxl.Config, restorePath string, opts CreateOptions) (*Domain, error) {
+	sum, err := cfg.Summary()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.ctx.DomainIDByName(sum.Name); err == nil {
+		return nil, fmt.Errorf("%q: %w", sum.Name, ErrDomainExists)
+	}
+	d := newDomain(m)
+	d.name, d.uuid, d.cfg, d.summary, d.owned = sum.Name, sum.UUID, cfg, sum, true
+	if err := m.reg.reserve(d, sum.Name, sum.UUID); err != nil {
+		return nil, err
+	}
+	d.apply(TrCreate, "")
+	if err := d.lockJob(ctx); err != nil {
+		m.reg.remove(d, 0, sum.Name, sum.UUID)
+		return nil, err
+	}
+	defer d.unlockJob()
+	if _, err := m.build(ctx, d, cfg, restorePath, opts.Paused); err != nil {
+		d.apply(TrDestroyed, "")
+		m.forget(d)
+		return nil, err
+	}
+	kind := "created"
+	if restorePath != "" {
+		kind = "restored"
+	}
+	m.streams.publish(DomainEvent{DomID: d.Snapshot().DomID, Name: sum.Name, Kind: kind, State: d.Snapshot().State})
+	return d, nil
+}
+
+// build runs create or restore, watches the new domain and unpauses it.
+// The caller holds d's job. On error nothing is left behind.
+func (m *Domains) build(ctx context.Context, d *Domain, cfg libxl.Config, restorePath string, paused bool) (uint32, error) {
+	c := m.ctx
+	if m.opts.PerOperationCtx {
+		oc, err := m.src.OpenCtx()
+		if err != nil {
+			return 0, err
+		}
+		defer oc.Close()
+		c = oc
+	}
+	start := time.Now()
+	var id uint32
+	var err error
+	if restorePath != "" {
+		m.progress("restoring %s from %s", d.name, restorePath)
+		id, err = c.RestoreDomain(ctx, restorePath, cfg)
+	} else {
+		m.progress("creating %s", d.name)
+		id, err = c.CreateDomain(ctx, cfg)
+	}
+	if err != nil {
+		return 0, err // libxl destroyed what it built
+	}
+	m.progress("%s built as domain %d in %v", d.name, id, time.Since(start).Round(time.Millisecond))
+	fail := func(err error) (uint32, error) {
+		m.unwatch(d)
+		if derr := m.destroyQuietly(id); derr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup of domain %d: %w", id, derr))
+		}
+		return 0, err
+	}
+	info, err := m.ctx.DomainInfo(id)
+	if err != nil {
+		return fail(err)
+	}
+	d.mu.Lock()
+	old := d.domid
+	d.domid, d.uuid = id, info.UUID
+	d.setStateLocked(TrCreated)
+	d.mu.Unlock()
+	m.reg.setID(d, old, id, info.UUID)
+	if err := m.watch(d, id); err != nil {
+		return fail(err)
+	}
+	if !paused {
+		if err := m.ctx.UnpauseDomain(ctx, id); err != nil {
+			return fail(err)
+		}
+		d.apply(TrUnpaused, "")
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("create of %s: %w", d.name, err))
+	}
+	return id, nil
+}
+
+// destroyQuietly destroys a domain with a fresh context (the caller's
+// may be cancelled); a domain already gone is fine.
+func (m *Domains) destroyQuietly(domid uint32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := m.ctx.DestroyDomain(ctx, domid)
+	if err == nil || errors.Is(err, libxl.ErrDomainNotFound) {
+		return nil
+	}
+	if _, ierr := m.ctx.DomainInfo(domid); errors.Is(ierr, libxl.ErrDomainNotFound) {
+		return nil
+	}
+	return err
+}
+
+// op runs fn under the domain's job with its current domid. An error
+// from a domain that vanished meanwhile becomes ErrDomainNotFound.
+func (m *Domains) op(ctx context.Context, ref string, fn func(d *Domain, domid uint32) error) error {
+	d, err := m.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	if err := d.lockJob(ctx); err != nil {
+		return err
+	}
+	defer d.unlockJob()
+	d.mu.Lock()
+	domid, state := d.domid, d.state
+	d.mu.Unlock()
+	if !state.live() {
+		return notFound(fmt.Sprintf("%q (%s)", ref, state), nil)
+	}
+	err = fn(d, domid)
+	if err == nil {
+		return nil
+	}
+	if _, ierr := m.ctx.DomainInfo(domid); errors.Is(ierr, libxl.ErrDomainNotFound) {
+		d.apply(TrDestroyed, "death")
+		m.forget(d)
+		return notFound(fmt.Sprintf("%q", ref), err)
+	}
+	return err
+}
+
+// Destroy destroys a domain at once.
+func (m *Domains) Destroy(ctx context.Context, ref string) error {
+	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		m.progress("destroying domain %d", domid)
+		if err := m.ctx.DestroyDomain(ctx, domid); err != nil {
+			return err
+		}
+		d.apply(TrDestroyed, "destroyed")
+		m.forget(d)
+		return nil
+	})
+}
+
+// Shutdown asks a guest to power off. With wait, it returns once the
+// guest stopped and the on_poweroff action ran (shut off, destroyed) or
+// ctx ends.
+func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
+	var d *Domain
+	err := m.op(ctx, ref, func(dom *Domain, domid uint32) error {
+		d = dom
+		if err := d.apply(TrReqShutdown, "shutdown-requested"); err != nil {
+			return err
+		}
+		return m.ctx.ShutdownDomain(ctx, domid)
+	})
+	if err != nil || !wait {
+		return err
+	}
+	m.progress("waiting for %s to shut down", d.Snapshot().Name)
+	// The job is released: the on_poweroff follow-up needs it.
+	_, err = d.WaitState(ctx, StateShutoff, StateCrashed, StateDestroyed, StateSaved)
+	return err
+}
+
+// Reboot asks a guest to reboot; on_reboot decides what follows.
+func (m *Domains) Reboot(ctx context.Context, ref string) error {
+	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		if err := d.apply(TrReqShutdown, "reboot-requested"); err != nil {
+			return err
+		}
+		return m.ctx.RebootDomain(ctx, domid)
+	})
+}
+
+// Pause pauses a domain.
+func (m *Domains) Pause(ctx context.Context, ref string) error {
+	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		if err := m.ctx.PauseDomain(ctx, domid); err != nil {
+			return err
+		}
+		return d.apply(TrPaused, "paused")
+	})
+}
+
+// Unpause unpauses a domain.
+func (m *Domains) Unpause(ctx context.Context, ref string) error {
+	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		if err := m.ctx.UnpauseDomain(ctx, domid); err != nil {
+			return err
+		}
+		return d.apply(TrUnpaused, "unpaused")
+	})
+}
+
+// Save saves a domain to path (xl's save-file format) and destroys it.
+func (m *Domains) Save(ctx context.Context, ref, path string) error {
+	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		c := m.ctx
+		if m.opts.PerOperationCtx {
+			oc, err := m.src.OpenCtx()
+			if err != nil {
+				return err
+			}
+			defer oc.Close()
+			c = oc
+		}
+		start := time.Now()
+		m.progress("saving domain %d to %s", domid, path)
+		if err := c.SaveDomain(ctx, domid, path); err != nil {
+			return err
+		}
+		m.progress("saved in %v; destroying domain %d", time.Since(start).Round(time.Millisecond), domid)
+		if err := m.ctx.DestroyDomain(context.WithoutCancel(ctx), domid); err != nil {
+			return fmt.Errorf("saved to %s, but destroy failed: %w", path, err)
+		}
+		d.apply(TrSaved, "saved")
+		m.forget(d)
+		return nil
+	})
+}
+
+// Console returns the pty of a domain's primary console.
+func (m *Domains) Console(ref string) (string, error) {
+	d, err := m.Lookup(ref)
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	domid := d.domid
+	d.mu.Unlock()
+	return m.ctx.PrimaryConsoleTTY(domid)
+}
