@@ -8,8 +8,10 @@
  * application's dispatcher inside occurred_* (often before the last
  * fire-now timeout of the operation is delivered, like create).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model.h"
 
@@ -78,12 +80,6 @@ static void ao_deliver(model_ctx *ctx, void *arg, int rc)
         free(ao);
         return;
     }
-    /* A synchronous caller waits in model_ao_inprogress and frees ao. */
-    model_ctx_lock(ctx);
-    ao->complete = true;
-    ao->rc = rc;
-    pthread_cond_broadcast(&ctx->cond);
-    model_ctx_unlock(ctx);
 }
 
 void model_ao_complete(model_egc *egc, model_ao *ao, int rc)
@@ -91,7 +87,25 @@ void model_ao_complete(model_egc *egc, model_ao *ao, int rc)
     if (ao->aborted && rc == 0)
         rc = ERROR_ABORTED;
     ao_unlink(ao);
+    if (!ao->has_how && !ao->internal_done) {
+        /* Synchronous: the caller is waiting in model_ao_inprogress, or
+         * is still inside it on this very thread. */
+        if (ao->waiter_gone) {
+            free(ao);
+            return;
+        }
+        ao->complete = true;
+        ao->rc = rc;
+        pthread_cond_broadcast(&ao->ctx->cond);
+        return;
+    }
     model_egc_defer(egc, ao_deliver, ao, rc);
+}
+
+void model_ao_fail_initiation(model_ao *ao)
+{
+    ao_unlink(ao);
+    free(ao);
 }
 
 int model_ao_inprogress(model_egc *egc, model_ao *ao)
@@ -103,13 +117,30 @@ int model_ao_inprogress(model_egc *egc, model_ao *ao)
         return 0;
     /* Synchronous: real libxl runs its own poller here; the model lets the
      * application's loop deliver and waits for the completion. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
     while (!ao->complete) {
-        int depth = ctx->lock_depth;
+        int depth = ctx->lock_depth, r;
+        if (depth != 1) {
+            /* pthread_cond_wait needs the recursive mutex held once. */
+            model_violation(LIBXLMODEL_V_API_MISUSE, ctx, NULL,
+                            "synchronous libxl operation called re-entrantly");
+            ao->waiter_gone = true;
+            return ERROR_FAIL;
+        }
         ctx->lock_depth = 0;
         ctx->lock_owner = 0;
-        pthread_cond_wait(&ctx->cond, &ctx->mu);
+        r = pthread_cond_timedwait(&ctx->cond, &ctx->mu, &until);
         ctx->lock_depth = depth;
         ctx->lock_owner = pthread_self();
+        if (r == ETIMEDOUT && !ao->complete) {
+            model_violation(LIBXLMODEL_V_FD_NEVER_DELIVERED, ctx, NULL,
+                            "synchronous operation: the application did not deliver its "
+                            "registrations within 30 s");
+            ao->waiter_gone = true;
+            return ERROR_TIMEDOUT;
+        }
     }
     rc = ao->rc;
     free(ao);

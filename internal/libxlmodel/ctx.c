@@ -304,6 +304,7 @@ int libxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags, xentoollog_lo
     c->hook_events = 0;
     c->stale = 0;
     c->sigchld_calls = 0;
+    c->domains = NULL;
     memset(&c->version, 0, sizeof c->version);
     c->version.xen_version_major = model_modes[c->mode].version_major;
     c->version.xen_version_minor = model_modes[c->mode].version_minor;
@@ -355,6 +356,7 @@ int libxl_ctx_free(libxl_ctx *p)
         model_ao_abandon_all(c);
     }
     free_evgens(&egc, c);
+    model_domains_ctx_free(c);
     model_log(c, XTL_DEBUG, "libxlmodel: ctx %p freed", (void *)c);
     model_osevent_ctx_free(&egc, c);
     pthread_mutex_lock(&g_model.mu);
@@ -487,11 +489,13 @@ void libxl_dominfo_dispose(libxl_dominfo *p)
     memset(p, 0, sizeof *p);
 }
 
-static void fill_dom0(libxl_dominfo *d)
+void model_fill_dominfo(libxl_dominfo *d, uint32_t domid, bool paused, bool shutdown)
 {
     libxl_dominfo_init(d);
-    d->domid = 0;
-    d->running = true;
+    d->domid = domid;
+    d->running = !paused && !shutdown;
+    d->paused = paused;
+    d->shutdown = shutdown;
     d->current_memkb = d->max_memkb = 1048576;
     d->vcpu_online = 2;
     d->vcpu_max_id = 1;
@@ -504,12 +508,8 @@ libxl_dominfo *libxl_list_domain(libxl_ctx *p, int *nb_domain_out)
     libxl_dominfo *list;
     if (!c)
         return NULL;
+    list = model_domains_list(c, nb_domain_out);
     model_ctx_unlock(c);
-    list = calloc(1, sizeof *list);
-    if (!list)
-        return NULL;
-    fill_dom0(&list[0]);
-    *nb_domain_out = 1;
     return list;
 }
 
@@ -530,7 +530,7 @@ int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
     if (domid != 0)
         return ERROR_DOMAIN_NOTFOUND;
     if (info_r)
-        fill_dom0(info_r);
+        model_fill_dominfo(info_r, 0, false, false);
     return 0;
 }
 
@@ -642,4 +642,36 @@ static void free_evgens(model_egc *egc, model_ctx *c)
         free(g);
     }
     watch_drop(egc, c);
+}
+
+static void emit_event(model_ctx *ctx, void *arg, int rc)
+{
+    libxl_event *ev = arg;
+    (void)rc;
+    /* Unlocked, on the thread that was inside libxl, as libxl does. */
+    if (ctx->event_hooks && ctx->event_hooks->event_occurs &&
+        (ctx->event_hooks->event_occurs_mask & ((uint64_t)1 << ev->type)))
+        ctx->event_hooks->event_occurs(ctx->event_user, ev);
+    else
+        free(ev); /* the model keeps no queue for libxl_event_check */
+}
+
+void model_evgen_domain_event(model_egc *egc, model_ctx *ctx, uint32_t domid,
+                              libxl_event_type type, int shutdown_reason)
+{
+    model_evgen *g;
+    for (g = ctx->evgens; g; g = g->next) {
+        libxl_event *ev;
+        if (g->domid != domid)
+            continue;
+        ev = calloc(1, sizeof *ev);
+        if (!ev)
+            continue;
+        ev->domid = domid;
+        ev->for_user = g->user;
+        ev->type = type;
+        if (type == LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN)
+            ev->u.domain_shutdown.shutdown_reason = (uint8_t)shutdown_reason;
+        model_egc_defer(egc, emit_event, ev, 0);
+    }
 }

@@ -153,6 +153,13 @@ typedef struct {
 int libxlmodel_run(libxl_ctx *ctx, const libxlmodel_workload *w,
                    libxlmodel_result *out);
 
+/* Create, unpause, shutdown, destroy `rounds` fake domains through the
+ * public API (domains.c), with ao_how callbacks (async) or synchronously,
+ * checking completion order and DOMAIN_SHUTDOWN/DEATH events. Returns 0
+ * or the negative number of the step that failed. The application's loop
+ * must deliver meanwhile. */
+int libxlmodel_domain_scenario(libxl_ctx *ctx, int rounds, int async);
+
 /* ---- Reference application loop (refloop.c) ---- */
 
 typedef struct {

@@ -388,3 +388,14 @@ func (l *RefLoop) Close() {
 		l.p = nil
 	}
 }
+
+// DomainScenario runs create/unpause/shutdown/destroy of rounds fake
+// domains on ctx through the public libxl API, asynchronously (ao_how
+// callbacks) or synchronously, and checks completion order and events.
+// It registers its own event callbacks on ctx for the duration.
+func DomainScenario(ctx unsafe.Pointer, rounds int, async bool) error {
+	if rc := C.libxlmodel_domain_scenario((*C.libxl_ctx)(ctx), C.int(rounds), cbool(async)); rc != 0 {
+		return fmt.Errorf("libxlmodel: domain scenario failed at step %d", -int(rc))
+	}
+	return nil
+}

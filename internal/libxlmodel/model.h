@@ -188,6 +188,7 @@ typedef struct model_ao {
     void *internal_arg;
     bool aborted;
     bool complete;
+    bool waiter_gone; /* a synchronous caller stopped waiting */
     int rc;
     struct model_ao *next, *prev; /* ctx->aos: running ones */
 } model_ao;
@@ -234,6 +235,7 @@ typedef struct model_ctx {
     uint64_t stale; /* atomic */
     struct model_ctx *pool_next;
     uint64_t sigchld_calls;
+    struct model_domains *domains; /* domains.c */
 } model_ctx;
 
 /* ---- Thread-local state ---- */
@@ -351,5 +353,17 @@ void model_ao_complete(model_egc *egc, model_ao *ao, int rc);
  * application's loop drives. Called locked; returns the API's rc. */
 int model_ao_inprogress(model_egc *egc, model_ao *ao);
 void model_ao_abandon_all(model_ctx *ctx);
+/* The initiating call fails: no completion will be reported. */
+void model_ao_fail_initiation(model_ao *ao);
+
+/* ---- Fake domains (domains.c) ---- */
+
+/* ctx locked. Returns a calloc'd list including dom0. */
+libxl_dominfo *model_domains_list(model_ctx *ctx, int *n_out);
+void model_domains_ctx_free(model_ctx *ctx);
+void model_fill_dominfo(libxl_dominfo *d, uint32_t domid, bool paused, bool shutdown);
+/* Event generation for evgens (ctx.c): queues DOMAIN_SHUTDOWN/DEATH. */
+void model_evgen_domain_event(model_egc *egc, model_ctx *ctx, uint32_t domid,
+                              libxl_event_type type, int shutdown_reason);
 
 #endif

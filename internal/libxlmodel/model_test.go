@@ -306,3 +306,21 @@ func TestVersionPerMode(t *testing.T) {
 		}
 	}
 }
+
+func TestDomainLifecycleThroughTheAPI(t *testing.T) {
+	for _, m := range Modes() {
+		for _, async := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%v/async=%v", m, async), func(t *testing.T) {
+				loop, ctx := start(t, Faults{}, m)
+				defer loop.Close()
+				if err := DomainScenario(ctx, 20, async); err != nil {
+					t.Fatal(err)
+				}
+				if err := loop.FreeCtx(ctx); err != nil {
+					t.Fatal(err)
+				}
+				requireClean(t)
+			})
+		}
+	}
+}
