@@ -1,0 +1,332 @@
+//go:build libxlmodel
+
+package driver
+
+// These tests run the whole stack (bridge, libxl.Ctx, the loop) against
+// the contract model of libxl (internal/libxlmodel), in each of its
+// modes. They are the driver's evidence for the two races: the model
+// reports any delivery after deregistration, any second or missing
+// timeout, and any call that reaches a freed ctx.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goxl/goxl"
+	"github.com/goxl/goxl/driver/eventloop"
+	"github.com/goxl/goxl/internal/leakcheck"
+	"github.com/goxl/goxl/internal/libxlmodel"
+	"github.com/goxl/goxl/internal/osevent"
+	"github.com/goxl/goxl/libxl"
+)
+
+// policyFor is how a driver opts in on each model mode.
+func policyFor(m libxlmodel.Mode) libxl.Xen42Policy {
+	switch m {
+	case libxlmodel.Mode42Unpatched:
+		return libxl.Xen42Serialised
+	case libxlmodel.Mode42Patched:
+		return libxl.Xen42Patched
+	}
+	return libxl.Xen42Refuse
+}
+
+func requireNoViolations(t *testing.T) {
+	t.Helper()
+	vs := libxlmodel.Violations()
+	if len(vs) == 0 {
+		return
+	}
+	var b strings.Builder
+	for i, v := range vs {
+		if i == 5 {
+			fmt.Fprintf(&b, "... and %d more\n", len(vs)-5)
+			break
+		}
+		b.WriteString(v.String())
+		b.WriteString("\n")
+	}
+	t.Fatalf("the model saw %d contract violations:\n%s", len(vs), b.String())
+}
+
+func requireEmptyLoop(t *testing.T, d *Driver) {
+	t.Helper()
+	s := d.Loop().Stats()
+	require.Zero(t, s.FDRegs, "fd registrations left in the loop")
+	require.Zero(t, s.Timeouts, "timeouts left in the loop")
+	require.Zero(t, s.AlwaysReadyFDs, "always-ready fds left in the loop")
+}
+
+func newModelDriver(t *testing.T, m libxlmodel.Mode) *Driver {
+	t.Helper()
+	libxlmodel.SetDefaultMode(m)
+	d, err := New(Options{Xen42: policyFor(m)})
+	require.NoError(t, err)
+	return d
+}
+
+// The setup order is libxl's, enforced by libxl.New: the model flags
+// API misuse (events or operations before the hooks are registered).
+func TestSetupAndTeardownOrderInEveryMode(t *testing.T) {
+	for _, m := range libxlmodel.Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			libxlmodel.Reset()
+			base := leakcheck.Take()
+			d := newModelDriver(t, m)
+			c := d.Ctx()
+			mode, err := libxlmodel.CtxMode(c.Raw())
+			require.NoError(t, err)
+			require.Equal(t, m, mode)
+			v := c.Version()
+			require.Equal(t, 4, v.Major)
+			_, err = libxlmodel.Run(c.Raw(), libxlmodel.Workload{Threads: 2, OpsPerThread: 50, Seed: 1})
+			require.NoError(t, err)
+			require.NoError(t, d.Close())
+			requireNoViolations(t)
+			cnt := libxlmodel.Counters()
+			require.Equal(t, cnt.CtxAllocs, cnt.CtxFrees, "every ctx freed")
+			require.NotZero(t, cnt.DeliveriesFD+cnt.DeliveriesTimeout, "the loop delivered nothing")
+			base.Check(t, 5*time.Second)
+		})
+	}
+}
+
+func TestUnpatched42IsRefusedByDefault(t *testing.T) {
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode42Unpatched)
+	defer libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	base := leakcheck.Take()
+	_, err := New(Options{})
+	require.ErrorIs(t, err, libxl.ErrUnpatched42)
+	require.Contains(t, err.Error(), "xen-patches")
+	cnt := libxlmodel.Counters()
+	require.Equal(t, cnt.CtxAllocs, cnt.CtxFrees, "the refused ctx was freed")
+	requireNoViolations(t)
+	base.Check(t, 5*time.Second)
+}
+
+// panickingHooks wraps a Binding and panics on chosen registrations.
+type panickingHooks struct {
+	*eventloop.Binding
+	every  int64
+	n      atomic.Int64
+	panics atomic.Int64
+}
+
+func (p *panickingHooks) FDRegister(fd int, ev osevent.PollEvents, f osevent.ForLibxl) (osevent.RegID, error) {
+	if p.n.Add(1)%p.every == 0 {
+		p.panics.Add(1)
+		panic("a bug in a Go hook")
+	}
+	return p.Binding.FDRegister(fd, ev, f)
+}
+
+// A panicking Go hook gives libxl an error code and the process goes on:
+// the failed registrations fail their operations, nothing else.
+func TestPanickingHookBecomesAnErrorCode(t *testing.T) {
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	quiet := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil))) // the panics are expected
+	defer slog.SetDefault(quiet)
+	loop, err := eventloop.New(eventloop.Options{})
+	require.NoError(t, err)
+	defer loop.Close()
+	hooks := &panickingHooks{Binding: loop.Attach(nil), every: 7}
+	c, err := libxl.New(libxl.Options{Hooks: hooks})
+	require.NoError(t, err)
+
+	before := goxl.ReadStats().Panics
+	res, err := libxlmodel.Run(c.Raw(), libxlmodel.Workload{
+		Threads: 2, OpsPerThread: 100, Seed: 3,
+		Mix: map[libxlmodel.OpKind]uint{libxlmodel.OpPipeIn: 1, libxlmodel.OpDualReg: 1},
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+
+	require.Greater(t, hooks.panics.Load(), int64(0), "no hook panicked: the test proved nothing")
+	require.Equal(t, uint64(hooks.panics.Load()), goxl.ReadStats().Panics-before, "every panic recovered and counted")
+	require.NotZero(t, res.OpsFailed, "libxl never saw a hook error")
+	require.NotZero(t, res.OpsCompleted, "the process did not go on")
+	require.GreaterOrEqual(t, libxlmodel.Counters().HookFailures, uint64(hooks.panics.Load()))
+	requireNoViolations(t)
+}
+
+// A failing register hook leaves the loop unchanged, and libxl sees the
+// error.
+func TestFailingRegisterHook(t *testing.T) {
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	var n atomic.Int64
+	d, err := New(Options{Loop: eventloop.Options{FailRegister: func(op eventloop.Op, fd int) error {
+		// Only registrations: libxl ignores timeout_modify's result, so a
+		// loop must never fail a fire-now.
+		if op != eventloop.OpFDRegister && op != eventloop.OpTimeoutRegister {
+			return nil
+		}
+		if n.Add(1)%5 == 0 {
+			return errors.New("injected")
+		}
+		return nil
+	}}})
+	require.NoError(t, err)
+	res, err := libxlmodel.Run(d.Ctx().Raw(), libxlmodel.Workload{Threads: 2, OpsPerThread: 200, Seed: 4})
+	require.NoError(t, err)
+	require.NotZero(t, res.OpsFailed)
+	require.NotZero(t, res.OpsCompleted)
+	require.NoError(t, d.Close())
+	require.Zero(t, res.OpsAbandoned)
+	requireNoViolations(t)
+}
+
+// Race 2: a ctx is closed while fire-now timeouts are pending. They are
+// reaped, never delivered after libxl_ctx_free, and never force-fired.
+func TestCloseWithFireNowPending(t *testing.T) {
+	for _, m := range libxlmodel.Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			libxlmodel.Reset()
+			d := newModelDriver(t, m)
+			c, err := d.OpenCtx()
+			require.NoError(t, err)
+			_, err = libxlmodel.Run(c.Raw(), libxlmodel.Workload{
+				Threads: 2, OpsPerThread: 20, Seed: 5, LeaveFireNowPending: 8,
+				Mix: map[libxlmodel.OpKind]uint{libxlmodel.OpTimerCancel: 1},
+			})
+			require.NoError(t, err)
+			require.NoError(t, c.Close())
+			require.NoError(t, d.Close())
+			requireNoViolations(t)
+			requireEmptyLoop(t, d)
+		})
+	}
+}
+
+// The stress run: every mode, concurrent workloads on several ctxs that
+// share one loop, at least a million hook events in all, with -race.
+func TestStressEveryMode(t *testing.T) {
+	target := uint64(400_000) // per mode; three modes ≥ 1,200,000 events
+	if testing.Short() {
+		target = 20_000
+	}
+	var total atomic.Uint64
+	for _, m := range libxlmodel.Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			libxlmodel.Reset()
+			base := leakcheck.Take()
+			d := newModelDriver(t, m)
+			const ctxs = 4
+			var wg sync.WaitGroup
+			errs := make(chan error, ctxs)
+			for i := 0; i < ctxs; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					c, err := d.OpenCtx()
+					if err != nil {
+						errs <- err
+						return
+					}
+					res, err := libxlmodel.Run(c.Raw(), libxlmodel.Workload{
+						Threads: 3, TargetEvents: target / ctxs, Seed: uint64(100 + i),
+					})
+					if err == nil && (res.OpsAbandoned != 0 || res.DeadlineHit) {
+						err = fmt.Errorf("ctx %d: %+v", i, res)
+					}
+					if cerr := c.Close(); err == nil {
+						err = cerr
+					}
+					total.Add(res.HookEvents)
+					errs <- err
+				}(i)
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			requireEmptyLoop(t, d)
+			require.NoError(t, d.Close())
+			requireNoViolations(t)
+			base.Check(t, 5*time.Second)
+		})
+	}
+	t.Logf("hook events in all modes: %d", total.Load())
+	if !testing.Short() {
+		require.GreaterOrEqual(t, total.Load(), uint64(1_000_000))
+	}
+}
+
+// 1,000 short-lived ctxs are opened and closed on one loop while a
+// long-lived ctx keeps events flying.
+func TestThousandCtxsWhileEventsFly(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	for _, m := range libxlmodel.Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			libxlmodel.Reset()
+			base := leakcheck.Take()
+			d := newModelDriver(t, m)
+			stop := make(chan struct{})
+			background := make(chan error, 1)
+			go func() {
+				var err error
+				for err == nil {
+					select {
+					case <-stop:
+						background <- nil
+						return
+					default:
+					}
+					_, err = libxlmodel.Run(d.Ctx().Raw(), libxlmodel.Workload{Threads: 2, OpsPerThread: 20, Seed: 9})
+				}
+				background <- err
+			}()
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 8)
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func(i int) {
+					defer func() { <-sem; wg.Done() }()
+					c, err := d.OpenCtx()
+					if err != nil {
+						errs <- err
+						return
+					}
+					w := libxlmodel.Workload{Threads: 1, OpsPerThread: 3, Seed: uint64(i)}
+					if i%3 == 0 {
+						w.LeaveFireNowPending = 2
+					}
+					_, err = libxlmodel.Run(c.Raw(), w)
+					errs <- errors.Join(err, c.Close())
+				}(i)
+			}
+			wg.Wait()
+			close(stop)
+			require.NoError(t, <-background)
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			require.NoError(t, d.Close())
+			requireEmptyLoop(t, d)
+			requireNoViolations(t)
+			cnt := libxlmodel.Counters()
+			require.Equal(t, cnt.CtxAllocs, cnt.CtxFrees)
+			require.GreaterOrEqual(t, cnt.CtxAllocs, uint64(n+1))
+			base.Check(t, 5*time.Second)
+		})
+	}
+}

@@ -1,0 +1,95 @@
+// Package leakcheck lets tests fail on leaked file descriptors and
+// goroutines. It is pure Go and used by unit, model and real-Xen tests.
+package leakcheck
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Snapshot is what a test starts from.
+type Snapshot struct {
+	FDs        map[string]string // fd number → link target
+	Goroutines int
+}
+
+// Take records the open fds and the goroutine count.
+func Take() Snapshot {
+	return Snapshot{FDs: openFDs(), Goroutines: runtime.NumGoroutine()}
+}
+
+func openFDs() map[string]string {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(entries))
+	for _, e := range entries {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the fd ReadDir itself used, now closed
+		}
+		out[e.Name()] = target
+	}
+	return out
+}
+
+// TB is the part of testing.TB that Check needs.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// Check fails t if, within settle, fds opened since s are still open or
+// more goroutines run than at s. Stacks of the extra goroutines are
+// printed to explain a failure.
+func (s Snapshot) Check(t TB, settle time.Duration) {
+	t.Helper()
+	if err := s.Wait(settle); err != nil {
+		t.Errorf("leakcheck: %v", err)
+	}
+}
+
+// Wait returns nil once fds and goroutines are back to s, or an error
+// describing what is left after settle.
+func (s Snapshot) Wait(settle time.Duration) error {
+	deadline := time.Now().Add(settle)
+	for {
+		leakedFDs := s.newFDs()
+		g := runtime.NumGoroutine()
+		if len(leakedFDs) == 0 && g <= s.Goroutines {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			if len(leakedFDs) > 0 {
+				fmt.Fprintf(&b, "%d fds leaked: %s; ", len(leakedFDs), strings.Join(leakedFDs, ", "))
+			}
+			if g > s.Goroutines {
+				buf := make([]byte, 1<<20)
+				n := runtime.Stack(buf, true)
+				fmt.Fprintf(&b, "%d goroutines now, %d at start:\n%s", g, s.Goroutines, buf[:n])
+			}
+			return fmt.Errorf("%s", b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s Snapshot) newFDs() []string {
+	var leaked []string
+	for fd, target := range openFDs() {
+		if old, ok := s.FDs[fd]; !ok || old != target {
+			leaked = append(leaked, fd+"→"+target)
+		}
+	}
+	sort.Strings(leaked)
+	return leaked
+}
+
+// FDCount is the number of open fds.
+func FDCount() int { return len(openFDs()) }

@@ -1,0 +1,35 @@
+package leakcheck
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestDetectsLeakedFD(t *testing.T) {
+	s := Take()
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(50 * time.Millisecond); err == nil {
+		t.Fatal("an open fd was not reported")
+	}
+	f.Close()
+	if err := s.Wait(time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDetectsLeakedGoroutine(t *testing.T) {
+	s := Take()
+	stop := make(chan struct{})
+	go func() { <-stop }()
+	if err := s.Wait(50 * time.Millisecond); err == nil {
+		t.Fatal("a running goroutine was not reported")
+	}
+	close(stop)
+	if err := s.Wait(time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
