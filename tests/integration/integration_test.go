@@ -1,0 +1,424 @@
+//go:build xenintegration
+
+// Package integration runs goxl's domain lifecycle on real Xen. The tests
+// run inside dom0 (tests/xenvm boots Xen 4.17 under QEMU):
+//
+//	go test -c -tags xenintegration -o /tmp/integ.test ./tests/integration/
+//	tests/xenvm/xenvm run --timeout 900s --file /tmp/integ.test -- ./integ.test -test.v
+//
+// They skip where /proc/xen/capabilities lacks control_d. The test guest
+// comes from $GOXL_GUEST_DIR (default /guest): guest.cfg, vmlinuz,
+// initrd.gz, as tests/xenvm/build-image.sh puts them in the dom0 image.
+// After each test: no domain but dom0, and goroutines and fds back to
+// their baseline.
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/libxl"
+)
+
+func needXen(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/xen/capabilities")
+	if err != nil || !strings.Contains(string(b), "control_d") {
+		t.Skip("not a Xen dom0 (/proc/xen/capabilities lacks control_d): run through tests/xenvm")
+	}
+}
+
+func guestDir() string {
+	if d := os.Getenv("GOXL_GUEST_DIR"); d != "" {
+		return d
+	}
+	return "/guest"
+}
+
+// guestConfig is the image's test guest, renamed.
+func guestConfig(t *testing.T, name string, edit func(*libxl.DomainConfig)) *libxl.DomainConfig {
+	t.Helper()
+	c, err := libxl.ParseXLFile(filepath.Join(guestDir(), "guest.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Name = name
+	if edit != nil {
+		edit(c)
+	}
+	return c
+}
+
+func countFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+type env struct {
+	t    *testing.T
+	drv  *driver.Driver
+	doms *driver.Domains
+}
+
+// setup opens a driver and a domain manager and registers the leak
+// checks: no domain left, goroutines and fds back to baseline.
+func setup(t *testing.T) *env {
+	needXen(t)
+	baseG, baseFD := runtime.NumGoroutine(), countFDs()
+	drv, err := driver.New(driver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doms, err := driver.NewDomains(drv, driver.DomainsOptions{ResyncInterval: -1, PerOperationCtx: true,
+		Progress: func(m string) { t.Logf("progress: %s", m) }})
+	if err != nil {
+		drv.Close()
+		t.Fatal(err)
+	}
+	e := &env{t: t, drv: drv, doms: doms}
+	t.Cleanup(func() {
+		left := e.guests()
+		for _, d := range left {
+			e.doms.Destroy(context.Background(), fmt.Sprint(d.DomID))
+		}
+		doms.Close()
+		if err := drv.Close(); err != nil {
+			t.Errorf("driver close: %v", err)
+		}
+		if len(left) > 0 {
+			t.Errorf("domains left behind: %v", left)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && (runtime.NumGoroutine() > baseG || countFDs() > baseFD) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if g := runtime.NumGoroutine(); g > baseG {
+			buf := make([]byte, 1<<16)
+			t.Errorf("goroutines: %d, baseline %d\n%s", g, baseG, buf[:runtime.Stack(buf, true)])
+		}
+		if fd := countFDs(); fd > baseFD {
+			t.Errorf("fds: %d, baseline %d", fd, baseFD)
+		}
+	})
+	return e
+}
+
+// guests lists domains other than dom0.
+func (e *env) guests() []libxl.DomainInfo {
+	list, err := e.drv.Ctx().ListDomains()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []libxl.DomainInfo
+	for _, d := range list {
+		if d.DomID != 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (e *env) noGuests() {
+	e.t.Helper()
+	if g := e.guests(); len(g) != 0 {
+		e.t.Fatalf("domains left: %+v", g)
+	}
+}
+
+func timed(t *testing.T, what string, f func() error) error {
+	start := time.Now()
+	err := f()
+	t.Logf("timing: %s took %v (err=%v)", what, time.Since(start).Round(time.Millisecond), err)
+	return err
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitEvent reads a libxl subscription until want arrives.
+func waitEvent(t *testing.T, sub *libxl.Subscription, want libxl.EventType, d time.Duration) libxl.Event {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			t.Logf("libxl event: %s", ev)
+			if ev.Type == want {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %s within %v", want, d)
+		}
+	}
+}
+
+// The full lifecycle, as libxl reports it: create → unpause → shutdown →
+// DOMAIN_SHUTDOWN(poweroff) → destroy (on_poweroff) → DOMAIN_DEATH.
+func TestLifecycleEvents(t *testing.T) {
+	e := setup(t)
+	stream := e.doms.Subscribe(0)
+	defer stream.Close()
+	var d *driver.Domain
+	if err := timed(t, "create", func() (err error) {
+		d, err = e.doms.Create(ctxT(t, 2*time.Minute), guestConfig(t, "lc1", nil), driver.CreateOptions{Paused: true})
+		return
+	}); err != nil {
+		t.Fatal(err)
+	}
+	domid := d.Snapshot().DomID
+	sub, err := e.drv.Ctx().WatchDomainDeath(domid, libxl.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := timed(t, "unpause", func() error { return e.doms.Unpause(ctxT(t, time.Minute), "lc1") }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // let the guest's init install its traps
+	if err := timed(t, "shutdown -w", func() error { return e.doms.Shutdown(ctxT(t, 2*time.Minute), "lc1", true) }); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, sub, libxl.EventDomainShutdown, time.Minute)
+	if ev.Shutdown != libxl.ShutdownPoweroff {
+		t.Fatalf("shutdown reason %s", ev.Shutdown)
+	}
+	waitEvent(t, sub, libxl.EventDomainDeath, time.Minute)
+	if _, err := d.WaitState(ctxT(t, 30*time.Second), driver.StateDestroyed); err != nil {
+		t.Fatalf("state %s: %v", d.Snapshot().State, err)
+	}
+	var kinds []string
+	for len(stream.C()) > 0 {
+		ev := <-stream.C()
+		kinds = append(kinds, ev.Kind)
+	}
+	t.Logf("driver events: %v", kinds)
+	joined := strings.Join(kinds, ",")
+	for _, k := range []string{"created", "unpaused", "shutdown-requested", "shutdown", "destroyed"} {
+		if !strings.Contains(joined, k) {
+			t.Errorf("driver event %q missing from %v", k, kinds)
+		}
+	}
+	e.noGuests()
+}
+
+func TestVerbs(t *testing.T) {
+	e := setup(t)
+	ctx := ctxT(t, 3*time.Minute)
+	d, err := e.doms.Create(ctx, guestConfig(t, "verbs1", nil), driver.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprint(d.Snapshot().DomID)
+	info, err := e.doms.Info("verbs1")
+	if err != nil || info.Name != "verbs1" || info.Paused {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	if info2, err := e.doms.Info(info.UUIDString); err != nil || info2.DomID != info.DomID {
+		t.Fatalf("info by UUID: %v", err)
+	}
+	for _, step := range []struct {
+		name string
+		f    func() error
+	}{
+		{"pause", func() error { return e.doms.Pause(ctx, id) }},
+		{"unpause", func() error { return e.doms.Unpause(ctx, "verbs1") }},
+	} {
+		if err := timed(t, step.name, step.f); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+	}
+	if info, _ := e.doms.Info(id); info.Paused {
+		t.Fatal("still paused")
+	}
+	tty, err := e.doms.Console("verbs1")
+	if err != nil || !strings.HasPrefix(tty, "/dev/pts/") {
+		t.Fatalf("console %q %v", tty, err)
+	}
+	if _, err := e.doms.Create(ctx, guestConfig(t, "verbs1", nil), driver.CreateOptions{}); !errors.Is(err, driver.ErrDomainExists) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if err := timed(t, "destroy", func() error { return e.doms.Destroy(ctx, "verbs1") }); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func() error{
+		"destroy": func() error { return e.doms.Destroy(ctx, id) },
+		"pause":   func() error { return e.doms.Pause(ctx, "verbs1") },
+		"info":    func() error { _, err := e.doms.Info("verbs1"); return err },
+		"console": func() error { _, err := e.doms.Console(id); return err },
+	} {
+		if err := f(); !errors.Is(err, driver.ErrDomainNotFound) {
+			t.Errorf("%s on a vanished domain: %v", name, err)
+		}
+	}
+	e.noGuests()
+}
+
+func TestRebootHonoursOnReboot(t *testing.T) {
+	e := setup(t)
+	ctx := ctxT(t, 3*time.Minute)
+	cfg := guestConfig(t, "rb1", func(c *libxl.DomainConfig) { c.OnReboot = libxl.ActionRestart })
+	d, err := e.doms.Create(ctx, cfg, driver.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := d.Snapshot().DomID
+	time.Sleep(3 * time.Second)
+	stream := e.doms.Subscribe(0)
+	defer stream.Close()
+	if err := e.doms.Reboot(ctx, "rb1"); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range stream.C() {
+		t.Logf("driver event: %+v", ev)
+		if ev.Kind == "restarted" {
+			break
+		}
+	}
+	if s := d.Snapshot(); s.DomID == old || s.State != driver.StateRunning {
+		t.Fatalf("after restart: %+v (old domid %d)", s, old)
+	}
+	if err := e.doms.Destroy(ctx, "rb1"); err != nil {
+		t.Fatal(err)
+	}
+	e.noGuests()
+}
+
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	e := setup(t)
+	cfg := guestConfig(t, "bad1", func(c *libxl.DomainConfig) { c.Kernel = "/nonexistent/vmlinuz" })
+	err := timed(t, "failing create", func() error {
+		_, err := e.doms.Create(ctxT(t, 2*time.Minute), cfg, driver.CreateOptions{})
+		return err
+	})
+	if err == nil {
+		t.Fatal("create with a missing kernel succeeded")
+	}
+	e.noGuests()
+	if _, err := e.doms.Info("bad1"); !errors.Is(err, driver.ErrDomainNotFound) {
+		t.Fatalf("bad1 known after failure: %v", err)
+	}
+}
+
+func TestCreateCancelLeavesNothing(t *testing.T) {
+	e := setup(t)
+	for _, after := range []time.Duration{500 * time.Millisecond, 3 * time.Second} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(after, cancel)
+		err := timed(t, fmt.Sprintf("create cancelled after %v", after), func() error {
+			_, err := e.doms.Create(ctx, guestConfig(t, "cancel1", nil), driver.CreateOptions{})
+			return err
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled create: %v", err)
+		}
+		e.noGuests()
+	}
+}
+
+func TestConcurrentGuests(t *testing.T) {
+	e := setup(t)
+	ctx := ctxT(t, 5*time.Minute)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("par%d", i)
+			if _, err := e.doms.Create(ctx, guestConfig(t, name, nil), driver.CreateOptions{}); err != nil {
+				errs[i] = err
+				return
+			}
+			if err := e.doms.Pause(ctx, name); err != nil {
+				errs[i] = err
+				return
+			}
+			if err := e.doms.Unpause(ctx, name); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = e.doms.Destroy(ctx, name)
+		}()
+	}
+	wg.Wait()
+	t.Logf("timing: two guests create/pause/unpause/destroy in parallel: %v", time.Since(start).Round(time.Millisecond))
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.noGuests()
+}
+
+func TestSaveRestore(t *testing.T) {
+	e := setup(t)
+	ctx := ctxT(t, 5*time.Minute)
+	if _, err := e.doms.Create(ctx, guestConfig(t, "sr1", nil), driver.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	path := filepath.Join(t.TempDir(), "sr1.save")
+	if err := timed(t, "save", func() error { return e.doms.Save(ctx, "sr1", path) }); err != nil {
+		t.Fatal(err)
+	}
+	e.noGuests()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < 1<<20 {
+		t.Fatalf("save file: %v %v", fi, err)
+	}
+	var d *driver.Domain
+	if err := timed(t, "restore", func() (err error) {
+		d, err = e.doms.Restore(ctx, path, driver.CreateOptions{})
+		return
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Snapshot(); s.Name != "sr1" || s.State != driver.StateRunning {
+		t.Fatalf("restored %+v", s)
+	}
+	if err := e.doms.Shutdown(ctx, "sr1", true); err != nil {
+		t.Fatal(err)
+	}
+	e.noGuests()
+}
+
+func TestJSONConfigRoundTrip(t *testing.T) {
+	e := setup(t)
+	c := e.drv.Ctx()
+	js, err := c.ConfigToJSON(guestConfig(t, "json1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.ConfigToJSON(libxl.JSONConfig(js))
+	if err != nil || again != js {
+		t.Fatalf("libxl JSON round trip differs (%v):\n%s\n---\n%s", err, js, again)
+	}
+	sum, err := libxl.JSONConfig(js).Summary()
+	if err != nil || sum.Name != "json1" || sum.MemoryMB != 128 || sum.OnPoweroff != libxl.ActionDestroy {
+		t.Fatalf("summary of libxl's JSON: %+v %v", sum, err)
+	}
+	if _, err := e.doms.Create(ctxT(t, 2*time.Minute), libxl.JSONConfig(js), driver.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.doms.Destroy(ctxT(t, time.Minute), "json1"); err != nil {
+		t.Fatal(err)
+	}
+	e.noGuests()
+}
