@@ -30,7 +30,13 @@
 //     and with the dispatcher, and re-entrantly on the dispatcher goroutine
 //     from inside a Sink call. They take Loop.mu for a short, bounded time,
 //     may call epoll_ctl and write the wake-up eventfd, and never wait for
-//     the dispatcher.
+//     the dispatcher. An fd change goes straight to the kernel (epoll_ctl
+//     from the hook's thread wakes a blocked epoll_wait by itself); a
+//     change the dispatcher must recompute (a new earliest deadline, a
+//     fire-now, a new always-ready fd) also writes the eventfd.
+//   - CloseGate must not be called with libxl's ctx lock held (the Sink
+//     call it waits for may be waiting for that lock); libxl.Ctx.Close
+//     calls it from outside libxl.
 //   - The dispatcher goroutine waits in epoll_pwait2, collects a batch of
 //     deliveries under Loop.mu, releases it, and then makes the Sink calls
 //     one by one with no loop lock held.
@@ -93,7 +99,11 @@
 // epoll refuses regular files (EPERM). Their registrations are "always
 // ready": every dispatch round delivers their requested IN/OUT bits and the
 // loop polls with a zero timeout while any exists, backing off to 1 ms
-// after many rounds in which nothing else happened.
+// after many rounds in which nothing else happened. (libxl reads the save
+// image and deregisters it quickly.) Likewise a level-triggered fd of a
+// binding whose gate is closed is re-reported, and dropped, every round
+// until Reap: keep the window between CloseGate and Reap short, as
+// libxl.Ctx.Close does.
 //
 // # Tracing
 //

@@ -236,7 +236,7 @@ func TestRegularFileAlwaysReady(t *testing.T) {
 	to := c.regTO(time.Now().Add(3 * time.Millisecond))
 	waitFor(t, "timeout", 5*time.Second, func() bool { return c.toDeliveries.Load() == 1 })
 	c.with(func() {
-		if late := to.firedAt.Sub(start); late > 50*time.Millisecond {
+		if late := to.firedAt.Sub(start); late > 500*time.Millisecond {
 			t.Errorf("timeout 3ms fired after %v", late)
 		}
 	})
@@ -578,7 +578,7 @@ func TestFireNow(t *testing.T) {
 	start := time.Now()
 	c.fireNow(to)
 	waitFor(t, "fire-now", 5*time.Second, func() bool { return c.toDeliveries.Load() == 1 })
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > time.Second {
 		t.Errorf("fire-now took %v", d)
 	}
 	// Fire-now from inside a firing of another timeout (the usual 4.17
