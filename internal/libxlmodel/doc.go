@@ -27,6 +27,15 @@
 // fire-now timeout is delivered. Each worker waits for the application's
 // deliveries with a bound; what never came is a violation, never a hang.
 //
+// The public API also has simulated domain operations on a fake domain
+// table (domains.c): libxl_domain_pause/unpause complete inside the
+// initiating call; libxl_domain_destroy, _shutdown and _create_new register
+// a pipe (and a 60 s / 10 s timeout), complete from inside occurred_fd
+// before their cancelled timeout is delivered, and raise DOMAIN_SHUTDOWN /
+// DOMAIN_DEATH for libxl_evenable_domain_death. With ao_how == NULL they
+// block until the application's loop has delivered (real libxl would poll
+// by itself). DomainScenario drives them.
+//
 // Every call the application makes is checked and every breach is recorded
 // as a Violation with the registration's history (hook calls and
 // deliveries, with times, thread ids and whether they were made inside

@@ -146,10 +146,23 @@ static void format_history(model_reg *r, char *out, size_t outlen)
     out[0] = 0;
     if (!r)
         return;
+    static const char *const states[] = {
+        [REG_IDLE] = "idle", [REG_FAILED] = "register-failed", [REG_ACTIVE] = "registered",
+        [REG_FIRE_NOW] = "fire-now-pending", [REG_DEREGISTERED] = "deregistered",
+        [REG_DELIVERED] = "delivered",
+    };
+    char evs[40];
+    poll_bits(evs, sizeof evs, r->events);
     used += (size_t)snprintf(out, outlen,
-                             "record %p kind=%s reg=%llu state=%d fd=%d events=%d\n",
-                             (void *)r, r->kind == REG_KIND_FD ? "fd" : "timeout",
-                             (unsigned long long)r->reg_id, r->state, r->fd, r->events);
+                             "record %p (%s) kind=%s reg=%llu state=%s fd=%d events=%s\n",
+                             (void *)r,
+                             r->magic == REG_MAGIC_FREED ? "freed by libxl"
+                             : r->magic == REG_MAGIC_CTX_FREED ? "freed with its ctx"
+                                                               : "owned by its ctx",
+                             r->kind == REG_KIND_FD ? "fd" : "timeout",
+                             (unsigned long long)r->reg_id,
+                             r->state < sizeof states / sizeof states[0] ? states[r->state] : "?",
+                             r->fd, evs);
     first = r->hist_n > HIST_LEN ? r->hist_n - HIST_LEN : 0;
     for (i = first; i < r->hist_n && used < outlen; i++) {
         model_hist_entry *e = &r->hist[i % HIST_LEN];
