@@ -19,7 +19,41 @@ type Snapshot struct {
 
 // Take records the open fds and the goroutine count.
 func Take() Snapshot {
-	return Snapshot{FDs: openFDs(), Goroutines: runtime.NumGoroutine()}
+	return Snapshot{FDs: openFDs(), Goroutines: goroutines()}
+}
+
+// processWide are goroutines that the standard library starts once and
+// keeps for the life of the process; they are not leaks.
+var processWide = []string{"os/signal.signal_recv", "os/signal.loop"}
+
+// goroutines counts the running goroutines, less the process-wide ones.
+func goroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.TrimSpace(g) == "" {
+			continue
+		}
+		skip := false
+		for _, p := range processWide {
+			if strings.Contains(g, p) {
+				skip = true
+				break
+			}
+		}
+		if !skip {
+			count++
+		}
+	}
+	return count
 }
 
 func openFDs() map[string]string {
@@ -60,7 +94,7 @@ func (s Snapshot) Wait(settle time.Duration) error {
 	deadline := time.Now().Add(settle)
 	for {
 		leakedFDs := s.newFDs()
-		g := runtime.NumGoroutine()
+		g := goroutines()
 		if len(leakedFDs) == 0 && g <= s.Goroutines {
 			return nil
 		}

@@ -2,6 +2,8 @@ package leakcheck
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,6 +31,16 @@ func TestDetectsLeakedGoroutine(t *testing.T) {
 		t.Fatal("a running goroutine was not reported")
 	}
 	close(stop)
+	if err := s.Wait(time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSignalLoopIsNotALeak(t *testing.T) {
+	s := Take()
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR2)
+	signal.Stop(c)
 	if err := s.Wait(time.Second); err != nil {
 		t.Fatal(err)
 	}
