@@ -16,9 +16,10 @@
 
 #include "model.h"
 
-/* Sources: libxl-contract.md section 3 and goxl's xen-patches/ (the
- * patched 4.2 keeps timeout_deregister for cancellation but hands out
- * pooled slots, so a late call is checked and ignored). */
+/* Sources: libxl-contract.md section 3 and xen-patches/README, section
+ * "Semantics for a C model of libxl": the patched 4.2 hands out pooled
+ * slots, checks and ignores late calls, and cancels with
+ * timeout_modify({0,0}) like 4.17. */
 const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
     [LIBXLMODEL_MODE_4_17] = {
         .name = "4.17",
@@ -27,6 +28,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .stale_fd_tolerated = true,
         .stale_timeout_tolerated = false, /* never deregistered: no stale */
         .cancel = CANCEL_BY_FIRE_NOW,
+        .repoll_before_callback = true,
         .cross_thread_deregistration = true,
     },
     [LIBXLMODEL_MODE_4_2_UNPATCHED] = {
@@ -36,6 +38,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .stale_fd_tolerated = false,
         .stale_timeout_tolerated = false,
         .cancel = CANCEL_BY_DEREGISTER,
+        .repoll_before_callback = false,
         .cross_thread_deregistration = false,
     },
     [LIBXLMODEL_MODE_4_2_PATCHED] = {
@@ -43,8 +46,9 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .version_major = 4, .version_minor = 2, .version_extra = ".1",
         .records_pooled = true,
         .stale_fd_tolerated = true,
-        .stale_timeout_tolerated = true,
-        .cancel = CANCEL_BY_DEREGISTER,
+        .stale_timeout_tolerated = true, /* a free slot: ignored */
+        .cancel = CANCEL_BY_FIRE_NOW,
+        .repoll_before_callback = true,
         .cross_thread_deregistration = true,
     },
 };

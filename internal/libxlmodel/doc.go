@@ -56,9 +56,14 @@
 //     workload only deregisters from inside occurred_*, because a
 //     deregistration racing a delivery from another thread is libxl's own
 //     bug there and no application can avoid it; version 4.2.1.
-//   - Mode42Patched: goxl's xen-patches/ series: pooled slots, late fd and
-//     timeout calls (after timeout_deregister) checked and ignored,
-//     cancellation is timeout_deregister; version 4.2.1.
+//   - Mode42Unpatched also calls back without re-polling (revents &
+//     events), as 4.2.1 does.
+//   - Mode42Patched: goxl's xen-patches/ series (xen-patches/README,
+//     "Semantics for a C model"): pooled slots, late occurred_fd checked and
+//     ignored, cancellation is timeout_modify({0,0}) with exactly-once
+//     delivery, timeout_deregister never called; a second occurred_timeout
+//     is still a violation (libxl ignores it only until the slot is reused);
+//     version 4.2.1.
 //
 // SetDefaultMode applies to later libxl_ctx_alloc calls; SetCtxMode
 // overrides one ctx until it registers its hooks.

@@ -135,7 +135,8 @@ typedef struct {
     int delivery_timeout_ms; /* per op, default 5000 */
     int overall_timeout_ms;  /* default 120000 */
     int leave_fire_now_pending; /* cancel this many timeouts at the end
-                                   and return without waiting (4.17) */
+                                   and return without waiting (fire-now
+                                   modes: 4.17, 4.2-patched) */
 } libxlmodel_workload;
 
 typedef struct {

@@ -56,6 +56,9 @@ typedef struct {
     bool stale_fd_tolerated;
     bool stale_timeout_tolerated;
     model_cancel_style cancel;
+    /* libxl re-polls the fd before calling back (4.2.2+, patched 4.2);
+     * unpatched 4.2 trusts the application's revents & events. */
+    bool repoll_before_callback;
     /* The workload may deregister from a worker while the application
      * might be delivering. Off where that race is libxl's own bug. */
     bool cross_thread_deregistration;

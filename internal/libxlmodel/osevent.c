@@ -539,7 +539,16 @@ void libxl_osevent_occurred_fd(libxl_ctx *p, void *for_libxl, int fd, short even
                         (unsigned)(unsigned short)events, (unsigned)(unsigned short)revents,
                         (unsigned long long)r->reg_id, (unsigned)(unsigned short)r->events_ever);
     }
-    if (r) {
+    if (r && !model_rules(c)->repoll_before_callback) {
+        /* 4.2 unpatched: revents &= ev->events, no re-poll. */
+        short got = revents & r->events;
+        if (!got) {
+            MODEL_COUNT(spurious_fd);
+        } else if (r->ops->fd_ready) {
+            model_hist(r, H_OWNER, r->fd, r->events, got, 0);
+            r->ops->fd_ready(&egc, r, got);
+        }
+    } else if (r) {
         /* libxl re-polls before acting: stale readiness is harmless. */
         struct pollfd pfd = {.fd = r->fd, .events = r->events};
         int n;
