@@ -440,9 +440,11 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	}()
 	C.goxl_config_set_type(d, domainTypeValue[s.Type])
 	d.c_info.name = cString(s.Name)
-	if !s.UUID.IsZero() {
-		C.memcpy(unsafe.Pointer(&d.c_info.uuid), unsafe.Pointer(&s.UUID[0]), 16)
+	if s.UUID.IsZero() {
+		// libxl uses a nil UUID as given; xl generates one, and so do we.
+		s.UUID = NewUUID()
 	}
+	C.memcpy(unsafe.Pointer(&d.c_info.uuid), unsafe.Pointer(&s.UUID[0]), 16)
 	d.b_info.kernel = cString(s.Kernel)
 	d.b_info.ramdisk = cString(s.Ramdisk)
 	d.b_info.cmdline = cString(s.Cmdline)

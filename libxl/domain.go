@@ -1,6 +1,7 @@
 package libxl
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,6 +27,15 @@ func ParseUUID(s string) (UUID, error) {
 		return u, fmt.Errorf("libxl: malformed UUID %q", s)
 	}
 	return u, nil
+}
+
+// NewUUID returns a random (version 4) UUID.
+func NewUUID() UUID {
+	var u UUID
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
 }
 
 // IsZero reports the all-zero UUID, which libxl reads as "generate one".
