@@ -94,6 +94,7 @@ type config struct {
 	files       fileList
 	env         stringList
 	verbose     bool
+	timestamps  bool
 	quiet       bool
 	logPath     string
 	imageDir    string
@@ -159,6 +160,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Var(&c.env, "env", "NAME=VALUE to export for the command (repeatable)")
 	fs.BoolVar(&c.verbose, "verbose", false, "show the whole serial console (Xen and kernel boot too)")
 	fs.BoolVar(&c.verbose, "v", false, "short for --verbose")
+	fs.BoolVar(&c.timestamps, "timestamps", false, "with --verbose: prefix serial lines with seconds since QEMU start")
 	fs.BoolVar(&c.quiet, "quiet", false, "no xenvm status lines on stderr")
 	fs.StringVar(&c.logPath, "log", filepath.Join(cache, "last-serial.log"), "file for the full serial log")
 	fs.StringVar(&c.imageDir, "image", filepath.Join(cache, "image"), "folder with xen.elf, vmlinuz, initrd.gz")
@@ -600,7 +602,11 @@ func run(c *config) int {
 			clean := ansiRe.ReplaceAllString(line, "")
 			tail.add(clean)
 			if c.verbose {
-				fmt.Fprintln(out, clean)
+				if c.timestamps {
+					fmt.Fprintf(out, "%7.2f %s\n", time.Since(st.start).Seconds(), clean)
+				} else {
+					fmt.Fprintln(out, clean)
+				}
 			}
 			for _, p := range crashPatterns {
 				if strings.Contains(clean, p) {
