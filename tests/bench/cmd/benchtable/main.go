@@ -1,0 +1,413 @@
+// Command benchtable runs tests/bench's measurements side by side in one
+// process (runs interleaved, medians of several repetitions) and prints
+// one table of ratios. Raw figures go to -out (raw.json), with the table
+// (table.md) and the plot's data (dispatch.dat, plot.gp).
+//
+// Build it with -tags 'libxlmodel libvirtbench' for the goxl and libvirt
+// columns; without them it measures only the floors. See
+// docs/benchmarks.md and `make bench`.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goxl/goxl/tests/bench"
+)
+
+var (
+	reps     = flag.Int("reps", 5, "repetitions of each dispatch run (interleaved)")
+	runTime  = flag.Duration("run", 150*time.Millisecond, "target wall time of one dispatch run")
+	treps    = flag.Int("treps", 3, "repetitions of the timeout and CPU runs (interleaved)")
+	window   = flag.Duration("window", 3*time.Second, "measurement window of the timeout and CPU runs")
+	outDir   = flag.String("out", ".build/bench", "directory for raw.json, table.md, dispatch.dat, plot.gp")
+	xenFile  = flag.String("xen", "", "XenResult JSON from the Xen-under-QEMU step (optional)")
+	quick    = flag.Bool("quick", false, "tiny runs, for a smoke test")
+	onlyDisp = flag.Bool("dispatch-only", false, "skip timeouts, CPU and memory")
+)
+
+// Raw is everything measured, as written to raw.json.
+type Raw struct {
+	Started  time.Time            `json:"started"`
+	Machine  bench.Machine        `json:"machine"`
+	Impls    map[string]string    `json:"impls"`
+	Dispatch []DispatchRaw        `json:"dispatch"`
+	Lateness map[string][]TimeRaw `json:"lateness"`
+	CPU      map[string][]TimeRaw `json:"cpu"`
+	Memory   *bench.Memory        `json:"memory,omitempty"`
+	Xen      *bench.XenResult     `json:"xen,omitempty"`
+	Notes    []string             `json:"notes,omitempty"`
+}
+
+type DispatchRaw struct {
+	N, K       int
+	Impl       string
+	Events     uint64    // per run
+	NsPerEvent []float64 // one per repetition, in run order
+	Median     float64
+}
+
+type TimeRaw struct {
+	Fired    uint64  `json:"fired"`
+	P50us    float64 `json:"p50_us"`
+	P99us    float64 `json:"p99_us"`
+	MaxUs    float64 `json:"max_us"`
+	EarlyPct float64 `json:"early_pct"` // share of deliveries before the deadline
+	CPUms    float64 `json:"cpu_ms"`
+	WindowMs float64 `json:"window_ms"`
+	FDEvents uint64  `json:"fd_events"`
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchtable: "+format+"\n", args...)
+}
+
+func main() {
+	flag.Parse()
+	if *quick {
+		*reps, *treps, *runTime, *window = 1, 1, 20*time.Millisecond, 300*time.Millisecond
+	}
+	raw := Raw{Started: time.Now(), Machine: bench.ThisMachine(), Impls: map[string]string{},
+		Lateness: map[string][]TimeRaw{}, CPU: map[string][]TimeRaw{}}
+	impls := bench.Impls()
+	for _, im := range impls {
+		raw.Impls[im.Name] = im.Desc
+	}
+	logf("machine: %d cpus, %s, kernel %s, %s, load %s", raw.Machine.NProc, raw.Machine.CPU,
+		raw.Machine.Kernel, raw.Machine.Go, raw.Machine.Load)
+
+	if err := runDispatch(&raw, impls); err != nil {
+		fail(err)
+	}
+	if !*onlyDisp {
+		if err := runTimeouts(&raw, impls); err != nil {
+			fail(err)
+		}
+		if bench.MeasureMemory != nil {
+			logf("memory")
+			m, err := bench.MeasureMemory()
+			if err != nil {
+				fail(err)
+			}
+			raw.Memory = &m
+		}
+	}
+	if *xenFile != "" {
+		var x bench.XenResult
+		b, err := os.ReadFile(*xenFile)
+		if err == nil {
+			err = json.Unmarshal(b, &x)
+		}
+		if err != nil {
+			x.Error = fmt.Sprintf("reading %s: %v", *xenFile, err)
+		}
+		raw.Xen = &x
+	}
+
+	var tbl strings.Builder
+	writeTable(&tbl, &raw)
+	fmt.Print(tbl.String())
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		fail(err)
+	}
+	js, _ := json.MarshalIndent(raw, "", "  ")
+	must(os.WriteFile(filepath.Join(*outDir, "raw.json"), append(js, '\n'), 0o644))
+	must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
+	must(writePlot(*outDir, &raw))
+	logf("raw figures: %s", filepath.Join(*outDir, "raw.json"))
+}
+
+func must(err error) {
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	logf("error: %v", err)
+	os.Exit(1)
+}
+
+func runDispatch(raw *Raw, impls []*bench.Impl) error {
+	for _, s := range bench.Shapes {
+		rows := make([]*DispatchRaw, 0, len(impls))
+		run := make([]*bench.Impl, 0, len(impls))
+		for _, im := range impls {
+			if im.Dispatch == nil {
+				continue
+			}
+			ev, err := bench.Calibrate(im, s, *runTime)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, &DispatchRaw{N: s.N, K: s.K, Impl: im.Name, Events: ev})
+			run = append(run, im)
+		}
+		for r := 0; r < *reps; r++ {
+			for i, im := range run { // A B C ... A B C ...
+				res, err := bench.RunDispatch(im, s, rows[i].Events)
+				if err != nil {
+					return err
+				}
+				rows[i].NsPerEvent = append(rows[i].NsPerEvent, res.NsPerEvent())
+			}
+		}
+		var line []string
+		for _, row := range rows {
+			row.Median = median(row.NsPerEvent)
+			raw.Dispatch = append(raw.Dispatch, *row)
+			line = append(line, fmt.Sprintf("%s %.0f", row.Impl, row.Median))
+		}
+		logf("dispatch %v (ns/event, median of %d): %s", s, *reps, strings.Join(line, ", "))
+	}
+	return nil
+}
+
+func timeRaw(r bench.TimeoutResult) TimeRaw {
+	late := r.Late
+	bench.SortDurations(late)
+	early := 0
+	for _, d := range late {
+		if d < 0 {
+			early++
+		}
+	}
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	tr := TimeRaw{Fired: r.Fired, CPUms: float64(r.CPU.Nanoseconds()) / 1e6,
+		WindowMs: float64(r.Window.Nanoseconds()) / 1e6, FDEvents: r.FDEvents}
+	if len(late) > 0 {
+		tr.P50us, tr.P99us, tr.MaxUs = us(bench.Percentile(late, 0.5)), us(bench.Percentile(late, 0.99)), us(late[len(late)-1])
+		tr.EarlyPct = 100 * float64(early) / float64(len(late))
+	}
+	return tr
+}
+
+func runTimeouts(raw *Raw, impls []*bench.Impl) error {
+	lat, cpu := bench.LatenessSpec, bench.CPUSpec
+	lat.Window, cpu.Window = *window, *window
+	if *quick {
+		lat.Pending, cpu.Pending = 1000, 1000
+	}
+	for r := 0; r < *treps; r++ {
+		for _, im := range impls {
+			if im.Timeouts == nil {
+				continue
+			}
+			res, err := bench.RunTimeouts(im, lat)
+			if err != nil {
+				return err
+			}
+			tr := timeRaw(res)
+			raw.Lateness[im.Name] = append(raw.Lateness[im.Name], tr)
+			logf("lateness %s: fired %d, p50 %.0f µs, p99 %.0f µs, max %.0f µs, early %.1f%%, %d busy fd events",
+				im.Name, tr.Fired, tr.P50us, tr.P99us, tr.MaxUs, tr.EarlyPct, tr.FDEvents)
+		}
+		for _, im := range impls {
+			if im.Timeouts == nil {
+				continue
+			}
+			res, err := bench.RunTimeouts(im, cpu)
+			if err != nil {
+				return err
+			}
+			tr := timeRaw(res)
+			raw.CPU[im.Name] = append(raw.CPU[im.Name], tr)
+			logf("cpu %s: %.1f ms CPU in %.0f ms, %d timeouts fired", im.Name, tr.CPUms, tr.WindowMs, tr.Fired)
+		}
+	}
+	return nil
+}
+
+func dispatchMedian(raw *Raw, n, k int, impl string) float64 {
+	for _, d := range raw.Dispatch {
+		if d.N == n && d.K == k && d.Impl == impl {
+			return d.Median
+		}
+	}
+	return 0
+}
+
+func ns(v float64) string {
+	switch {
+	case v == 0:
+		return "—"
+	case v >= 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1f µs", v/1e3)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2f µs", v/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", v)
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "—"
+	}
+	r := a / b
+	switch {
+	case r >= 100:
+		return fmt.Sprintf("%.0f×", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+func verdict(ok, have bool) string {
+	if !have {
+		return "n/a"
+	}
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func medianOf(rs []TimeRaw, f func(TimeRaw) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+func writeTable(w io.Writer, raw *Raw) {
+	fmt.Fprintf(w, "\n| measurement | goxl | compared with | ratio | target | |\n|---|---|---|---|---|---|\n")
+	for _, s := range bench.Shapes {
+		g := dispatchMedian(raw, s.N, s.K, "goxl")
+		f := dispatchMedian(raw, s.N, s.K, "floor")
+		fm := dispatchMedian(raw, s.N, s.K, "floor+model")
+		fmt.Fprintf(w, "| dispatch N=%d active=%d: cost per event | %s | floor %s | %s | ≤1.5× | %s |\n",
+			s.N, s.K, ns(g), ns(f), ratio(g, f), verdict(g <= 1.5*f, g > 0 && f > 0))
+		fmt.Fprintf(w, "| … same, floor with the model as libxl | %s | floor+model %s | %s | (goxl's own share) | |\n",
+			ns(g), ns(fm), ratio(g, fm))
+	}
+	for _, s := range bench.Shapes {
+		g := dispatchMedian(raw, s.N, s.K, "goxl")
+		lv := dispatchMedian(raw, s.N, s.K, "libvirt")
+		target, met := "", ""
+		switch {
+		case s.N == 10000 && s.K == 1:
+			target, met = "≥100× faster", verdict(lv >= 100*g, g > 0 && lv > 0)
+		case s.N == 1000 && s.K == 1:
+			target, met = "≥10× faster", verdict(lv >= 10*g, g > 0 && lv > 0)
+		}
+		fmt.Fprintf(w, "| dispatch N=%d active=%d: libvirt's loop ÷ goxl | %s | libvirt %s | %s | %s | %s |\n",
+			s.N, s.K, ns(g), ns(lv), ratio(lv, g), target, met)
+	}
+	if g, lv := raw.Lateness["goxl"], raw.Lateness["libvirt"]; len(g) > 0 {
+		gp50, gp99 := medianOf(g, func(r TimeRaw) float64 { return r.P50us }), medianOf(g, func(r TimeRaw) float64 { return r.P99us })
+		lp50, lp99 := medianOf(lv, func(r TimeRaw) float64 { return r.P50us }), medianOf(lv, func(r TimeRaw) float64 { return r.P99us })
+		fmt.Fprintf(w, "| timeout lateness p50, 10,000 pending + busy fds | %s | libvirt %s | %s | | |\n",
+			ns(gp50*1e3), ns(lp50*1e3), ratio(lp50, gp50))
+		fmt.Fprintf(w, "| timeout lateness p99, 10,000 pending + busy fds | %s | libvirt %s | %s | goxl ≤0.5 ms | %s |\n",
+			ns(gp99*1e3), ns(lp99*1e3), ratio(lp99, gp99), verdict(gp99 <= 500, true))
+	}
+	if g, lv := raw.CPU["goxl"], raw.CPU["libvirt"]; len(g) > 0 {
+		gc := medianOf(g, func(r TimeRaw) float64 { return r.CPUms / r.WindowMs })
+		lc := medianOf(lv, func(r TimeRaw) float64 { return r.CPUms / r.WindowMs })
+		fmt.Fprintf(w, "| CPU, 10,000 pending timeouts, otherwise idle | %.1f%% of a core | libvirt %.1f%% | %s | ≤10%% of libvirt's | %s |\n",
+			100*gc, 100*lc, ratio(gc, lc), verdict(gc <= 0.10*lc, lc > 0))
+	}
+	if m := raw.Memory; m != nil {
+		fmt.Fprintf(w, "| memory per fd registration (Go heap) | %.0f B, %.1f allocs | | | | |\n", m.FDBytes, m.FDAllocs)
+		fmt.Fprintf(w, "| memory per timeout registration (Go heap) | %.0f B, %.1f allocs | | | | |\n", m.TimeoutBytes, m.TimeoutAllocs)
+		fmt.Fprintf(w, "| memory per ctx: libxl.Ctx + Binding (Go heap) | %.0f B, %.0f allocs | | | | |\n", m.CtxBytes, m.CtxAllocs)
+	}
+	if x := raw.Xen; x != nil {
+		if x.Error != "" {
+			fmt.Fprintf(w, "| Xen under QEMU: create, destroy | not measured: %s | | | ≤1.05× | n/a |\n", x.Error)
+		} else {
+			gc, xc := median(x.GoxlCreateMS), median(x.XLCreateMS)
+			gd, xd := median(x.GoxlDestroyMS), median(x.XLDestroyMS)
+			fmt.Fprintf(w, "| Xen: PV create→running, median of %d | %.0f ms | xl create %.0f ms | %s | ≤1.05× | %s |\n",
+				len(x.GoxlCreateMS), gc, xc, ratio(gc, xc), verdict(gc <= 1.05*xc, gc > 0 && xc > 0))
+			fmt.Fprintf(w, "| Xen: destroy→death, median of %d | %.0f ms | xl destroy %.0f ms | %s | ≤1.05× | %s |\n",
+				len(x.GoxlDestroyMS), gd, xd, ratio(gd, xd), verdict(gd <= 1.05*xd, gd > 0 && xd > 0))
+		}
+	}
+
+	// The dispatch matrix: every implementation as a ratio to the C floor.
+	names := []string{}
+	for _, im := range bench.Impls() {
+		if im.Dispatch != nil && im.Name != "c-epoll" {
+			names = append(names, im.Name)
+		}
+	}
+	fmt.Fprintf(w, "\nDispatch, cost per event as a ratio to the C epoll floor (median of %d interleaved runs):\n\n", *reps)
+	fmt.Fprintf(w, "| N | active | c-epoll | %s |\n|---|---|---|%s\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
+	for _, s := range bench.Shapes {
+		c := dispatchMedian(raw, s.N, s.K, "c-epoll")
+		cells := make([]string, len(names))
+		for i, n := range names {
+			cells[i] = ratio(dispatchMedian(raw, s.N, s.K, n), c)
+		}
+		fmt.Fprintf(w, "| %d | %d | %s | %s |\n", s.N, s.K, ns(c), strings.Join(cells, " | "))
+	}
+	fmt.Fprintf(w, "\n%d cpus, %s, Linux %s, %s, load average at start %s.\n",
+		raw.Machine.NProc, raw.Machine.CPU, raw.Machine.Kernel, raw.Machine.Go, raw.Machine.Load)
+}
+
+// writePlot writes dispatch.dat (ns/event per N, active=1 and active=100)
+// and plot.gp, a gnuplot script that renders dispatch.png from it.
+func writePlot(dir string, raw *Raw) error {
+	impls := []string{"c-epoll", "floor", "goxl", "libvirt"}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# N active %s (ns per event, medians)\n", strings.Join(impls, " "))
+	for _, s := range bench.Shapes {
+		fmt.Fprintf(&b, "%d %d", s.N, s.K)
+		for _, im := range impls {
+			v := dispatchMedian(raw, s.N, s.K, im)
+			if v == 0 {
+				fmt.Fprintf(&b, " NaN")
+			} else {
+				fmt.Fprintf(&b, " %.1f", v)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dispatch.dat"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	gp := `set terminal pngcairo size 900,560 font "DejaVu Sans,11"
+set output "dispatch.png"
+set title "Cost per delivered fd event vs registered eventfds (one dispatcher thread)"
+set xlabel "registered fds (log scale)"
+set ylabel "ns per event (log scale)"
+set logscale xy
+set xrange [6:16000]
+set grid xtics ytics mytics
+set key top left
+set style data linespoints
+a1(k) = (k == 1)
+f = "dispatch.dat"
+plot f using 1:($2==1 ? $3 : 1/0) title "C epoll floor, 1 active" lw 2 pt 7 lc rgb "#777777", \
+     f using 1:($2==1 ? $4 : 1/0) title "Go floor (epoll + Go→C + C→Go), 1 active" lw 2 pt 5 lc rgb "#2b8cbe", \
+     f using 1:($2==1 ? $5 : 1/0) title "goxl (loop + bridge + model), 1 active" lw 2 pt 9 lc rgb "#31a354", \
+     f using 1:($2==1 ? $6 : 1/0) title "libvirt default loop, 1 active" lw 2 pt 11 lc rgb "#de2d26", \
+     f using 1:($2==100 ? $5 : 1/0) title "goxl, 100 active" lw 1 dt 2 pt 8 lc rgb "#31a354", \
+     f using 1:($2==100 ? $6 : 1/0) title "libvirt, 100 active" lw 1 dt 2 pt 10 lc rgb "#de2d26"
+`
+	return os.WriteFile(filepath.Join(dir, "plot.gp"), []byte(gp), 0o644)
+}
