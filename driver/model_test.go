@@ -35,7 +35,7 @@ func policyFor(m libxlmodel.Mode) libxl.Xen42Policy {
 	case libxlmodel.Mode42Unpatched:
 		return libxl.Xen42Serialised
 	case libxlmodel.Mode42Patched:
-		return libxl.Xen42Patched
+		return libxl.Xen42Refuse // the default: the series' marker is detected
 	}
 	return libxl.Xen42Refuse
 }
@@ -98,6 +98,29 @@ func TestSetupAndTeardownOrderInEveryMode(t *testing.T) {
 			base.Check(t, 5*time.Second)
 		})
 	}
+}
+
+func TestPatched42IsDetectedByItsMarker(t *testing.T) {
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode42Patched)
+	defer libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	d, err := New(Options{})
+	require.NoError(t, err)
+	require.False(t, d.Ctx().Serialised())
+	require.Equal(t, "4.2.1", d.Ctx().Version().String())
+	require.NoError(t, d.Close())
+}
+
+func TestSafeModeFromTheEnvironment(t *testing.T) {
+	t.Setenv("GOXL_LIBXL_SAFE_MODE", "1")
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode42Unpatched)
+	defer libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	d, err := New(Options{})
+	require.NoError(t, err)
+	require.True(t, d.Ctx().Serialised())
+	require.NoError(t, d.Close())
+	requireNoViolations(t)
 }
 
 func TestUnpatched42IsRefusedByDefault(t *testing.T) {

@@ -91,7 +91,7 @@ func New(opts Options) (*Ctx, error) {
 	c.version = readVersion(raw)
 
 	if c.version.Is42Unfixed() {
-		switch opts.Xen42 {
+		switch resolveXen42(opts.Xen42, C.goxl_libxl_has_osevent_fix() != 0) {
 		case Xen42Refuse:
 			C.libxl_ctx_free(raw)
 			c.releaseLogger()
@@ -113,6 +113,22 @@ func New(opts Options) (*Ctx, error) {
 	sigchld.add(c)
 	return c, nil
 }
+
+// Call runs fn with the raw libxl_ctx*, admitted like any other libxl call
+// on this ctx: refused once Close began, and serialised in
+// Xen42Serialised mode. It is for libxl functions goxl does not wrap.
+// fn must not keep the pointer, and must not call libxl_ctx_free.
+func (c *Ctx) Call(fn func(raw unsafe.Pointer) error) error {
+	raw, exit, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer exit()
+	return fn(unsafe.Pointer(raw))
+}
+
+// Serialised reports whether the ctx runs in Xen42Serialised mode.
+func (c *Ctx) Serialised() bool { return c.serialised }
 
 // Version returns what libxl_get_version_info reported at New.
 func (c *Ctx) Version() VersionInfo { return c.version }

@@ -112,7 +112,7 @@ var (
 	ErrNoHooks = errors.New("libxl: Options.Hooks is required: goxl runs libxl through an event loop's hooks")
 	// ErrUnpatched42: libxl 4.2.0/4.2.1 without goxl's xen-patches/
 	// series; its stale-callback races make hook-driven use unsafe.
-	ErrUnpatched42 = errors.New("libxl: Xen 4.2.0/4.2.1 libxl has the stale fd/timeout callback races; apply goxl's xen-patches/ series and set Options.Xen42 = Xen42Patched, or opt into the slower serialised mode with Xen42Serialised")
+	ErrUnpatched42 = errors.New("libxl: Xen 4.2.0/4.2.1 libxl has the stale fd/timeout callback races; apply goxl's xen-patches/ series (see xen-patches/README.md), or opt into the slower serialised mode (Options.Xen42 = Xen42Serialised, or GOXL_LIBXL_SAFE_MODE=1)")
 	// ErrInCallback: the call would wait for the dispatcher it runs on.
 	ErrInCallback = errors.New("libxl: Close called from a libxl callback on the dispatcher; it would wait for itself")
 )

@@ -46,4 +46,13 @@ static inline int goxl_event_operation_rc(const libxl_event *ev)
     return ev->u.operation_complete.rc;
 }
 
+/* goxl's xen-patches/ series for 4.2.0/4.2.1 exports this marker. A weak
+ * reference links against any libxl and is NULL where it is absent. */
+extern int libxl_goxl_osevent_fix(void) __attribute__((weak));
+
+static inline int goxl_libxl_has_osevent_fix(void)
+{
+    return libxl_goxl_osevent_fix ? libxl_goxl_osevent_fix() : 0;
+}
+
 #endif

@@ -2,19 +2,25 @@ package libxl
 
 import (
 	"log/slog"
+	"os"
 
 	"github.com/goxl/goxl/internal/osevent"
 )
 
 // Xen42Policy says what New does on Xen 4.2.0/4.2.1, whose libxl frees a
 // registration's record at deregistration (see xen-patches/README.md).
+// Later versions ignore it.
 type Xen42Policy int
 
 const (
-	// Xen42Refuse makes New fail with ErrUnpatched42 on 4.2.0/4.2.1.
+	// Xen42Refuse, the default, makes New fail with ErrUnpatched42 on
+	// 4.2.0/4.2.1, unless libxl carries goxl's xen-patches/ series (it
+	// exports libxl_goxl_osevent_fix) or the environment says otherwise:
+	// GOXL_LIBXL_PATCHED=1 declares the series applied,
+	// GOXL_LIBXL_SAFE_MODE=1 selects Xen42Serialised.
 	Xen42Refuse Xen42Policy = iota
-	// Xen42Patched declares that libxl carries goxl's xen-patches/ series,
-	// which has the 4.2.2+ semantics; the version number cannot tell.
+	// Xen42Patched declares that libxl carries the series, which has the
+	// 4.2.2+ semantics.
 	Xen42Patched
 	// Xen42Serialised runs every libxl call on the ctx, deliveries
 	// included, under one per-ctx lock, and re-checks a registration's
@@ -23,6 +29,20 @@ const (
 	// per ctx.
 	Xen42Serialised
 )
+
+// resolveXen42 applies the marker and the environment to the default.
+func resolveXen42(p Xen42Policy, libxlHasFix bool) Xen42Policy {
+	if p != Xen42Refuse {
+		return p
+	}
+	switch {
+	case libxlHasFix, os.Getenv("GOXL_LIBXL_PATCHED") == "1":
+		return Xen42Patched
+	case os.Getenv("GOXL_LIBXL_SAFE_MODE") == "1":
+		return Xen42Serialised
+	}
+	return Xen42Refuse
+}
 
 // Options configure New. Hooks is required.
 type Options struct {

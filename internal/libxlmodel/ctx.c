@@ -475,6 +475,13 @@ const libxl_version_info *libxl_get_version_info(libxl_ctx *p)
     return &c->version;
 }
 
+/* goxl's xen-patches/ series exports this marker; the model answers for the
+ * mode new ctxs get, so that goxl's detection can be tested per mode. */
+int libxl_goxl_osevent_fix(void)
+{
+    return libxlmodel_default_mode() == LIBXLMODEL_MODE_4_2_PATCHED;
+}
+
 void libxl_event_free(libxl_ctx *ctx, libxl_event *event)
 {
     (void)ctx;
