@@ -283,6 +283,20 @@ func (c *fakeCtx) deregTO(t *fakeTO) {
 	c.deregTOLocked(t)
 }
 
+// barrier returns once every delivery decided before it was called has
+// finished: it registers a timeout due now and waits for it. (A batch
+// collected after the registration contains it; batches are delivered in
+// order, one at a time.)
+func (c *fakeCtx) barrier() {
+	c.tb.Helper()
+	t := c.regTO(time.Now())
+	waitFor(c.tb, "barrier timeout", 10*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return t.fired == 1
+	})
+}
+
 // with runs f with the ctx lock held.
 func (c *fakeCtx) with(f func()) {
 	c.mu.Lock()

