@@ -9,8 +9,8 @@ GO ?= go
 # Debian packages: building (cgo, libxl), testing (ASan is in gcc), and
 # the Xen-under-QEMU harness. Bench adds libvirt-dev for the comparison.
 BUILD_PKGS := gcc libc6-dev libxen-dev libyajl-dev
-XENVM_HOST_PKGS := qemu-system-x86 cpio kmod
 BENCH_PKGS := libvirt-dev
+include tests/xenvm/xenvm.mk
 
 # Test phases' knobs.
 FUZZTIME ?= 10s
@@ -83,7 +83,7 @@ fuzz:
 	done
 
 # Real Xen 4.17 under QEMU: the integration suite runs inside dom0.
-xen: deps
+xen: deps xenvm-image
 	@mkdir -p $(BUILD)/xen
 	$(GO) test -c -tags xenintegration -o $(BUILD)/xen/integration.test ./tests/integration/
 	$(GO) build -o $(BUILD)/xen/goxl ./cmd/goxl/
@@ -95,8 +95,11 @@ xen: deps
 # ---------------------------------------------------------------- demo ----
 demo: deps
 	@mkdir -p $(BUILD)/demo
+	@echo "==> preparing: the dom0 image (cached) and the goxl CLI"
+	@$(MAKE) -s --no-print-directory xenvm-image >$(BUILD)/demo/prepare.log 2>&1 || { cat $(BUILD)/demo/prepare.log; exit 1; }
 	@$(GO) build -o $(BUILD)/demo/goxl ./cmd/goxl/
-	@tests/xenvm/xenvm run --timeout 600s \
+	@echo "==> booting Xen 4.17 under QEMU (software emulation: about 10-20 s)"
+	@tests/xenvm/xenvm run --quiet --timeout 600s \
 	  --file $(BUILD)/demo/goxl:/usr/local/bin/goxl \
 	  --file tests/demo.sh:/payload/demo.sh \
 	  -- /bin/sh /payload/demo.sh
