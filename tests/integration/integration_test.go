@@ -185,7 +185,7 @@ func TestLifecycleEvents(t *testing.T) {
 	defer stream.Close()
 	var d *driver.Domain
 	if err := timed(t, "create", func() (err error) {
-		d, err = e.doms.Create(ctxT(t, 2*time.Minute), guestConfig(t, "lc1", nil), driver.CreateOptions{Paused: true})
+		d, err = e.doms.Create(ctxT(t, 10*time.Minute), guestConfig(t, "lc1", nil), driver.CreateOptions{Paused: true})
 		return
 	}); err != nil {
 		t.Fatal(err)
@@ -196,11 +196,11 @@ func TestLifecycleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	if err := timed(t, "unpause", func() error { return e.doms.Unpause(ctxT(t, time.Minute), "lc1") }); err != nil {
+	if err := timed(t, "unpause", func() error { return e.doms.Unpause(ctxT(t, 10*time.Minute), "lc1") }); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // let the guest's init install its traps
-	if err := timed(t, "shutdown -w", func() error { return e.doms.Shutdown(ctxT(t, 2*time.Minute), "lc1", true) }); err != nil {
+	if err := timed(t, "shutdown -w", func() error { return e.doms.Shutdown(ctxT(t, 10*time.Minute), "lc1", true) }); err != nil {
 		t.Fatal(err)
 	}
 	ev := waitEvent(t, sub, libxl.EventDomainShutdown, time.Minute)
@@ -228,7 +228,7 @@ func TestLifecycleEvents(t *testing.T) {
 
 func TestVerbs(t *testing.T) {
 	e := setup(t)
-	ctx := ctxT(t, 3*time.Minute)
+	ctx := ctxT(t, 10*time.Minute)
 	d, err := e.doms.Create(ctx, guestConfig(t, "verbs1", nil), driver.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestVerbs(t *testing.T) {
 
 func TestRebootHonoursOnReboot(t *testing.T) {
 	e := setup(t)
-	ctx := ctxT(t, 3*time.Minute)
+	ctx := ctxT(t, 10*time.Minute)
 	cfg := guestConfig(t, "rb1", func(c *libxl.DomainConfig) { c.OnReboot = libxl.ActionRestart })
 	d, err := e.doms.Create(ctx, cfg, driver.CreateOptions{})
 	if err != nil {
@@ -312,7 +312,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	e := setup(t)
 	cfg := guestConfig(t, "bad1", func(c *libxl.DomainConfig) { c.Kernel = "/nonexistent/vmlinuz" })
 	err := timed(t, "failing create", func() error {
-		_, err := e.doms.Create(ctxT(t, 2*time.Minute), cfg, driver.CreateOptions{})
+		_, err := e.doms.Create(ctxT(t, 10*time.Minute), cfg, driver.CreateOptions{})
 		return err
 	})
 	if err == nil {
@@ -343,7 +343,7 @@ func TestCreateCancelLeavesNothing(t *testing.T) {
 
 func TestConcurrentGuests(t *testing.T) {
 	e := setup(t)
-	ctx := ctxT(t, 5*time.Minute)
+	ctx := ctxT(t, 10*time.Minute)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -379,13 +379,22 @@ func TestConcurrentGuests(t *testing.T) {
 
 func TestSaveRestore(t *testing.T) {
 	e := setup(t)
-	ctx := ctxT(t, 5*time.Minute)
+	ctx := ctxT(t, 10*time.Minute)
 	if _, err := e.doms.Create(ctx, guestConfig(t, "sr1", nil), driver.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
 	path := filepath.Join(t.TempDir(), "sr1.save")
-	if err := timed(t, "save", func() error { return e.doms.Save(ctx, "sr1", path) }); err != nil {
+	// A PV guest cannot be suspended before its kernel has set up its
+	// p2m list (libxc: "Bad mfn 0 for p2m frame list"): under TCG that
+	// takes a while, so retry while the guest is still booting.
+	var err error
+	for try := 0; try < 12; try++ {
+		time.Sleep(10 * time.Second)
+		if err = timed(t, "save", func() error { return e.doms.Save(ctx, "sr1", path) }); !errors.Is(err, libxl.ErrGuestTimedOut) {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	e.noGuests()
@@ -424,10 +433,10 @@ func TestJSONConfigRoundTrip(t *testing.T) {
 	if err != nil || sum.Name != "json1" || sum.MemoryMB != 128 || sum.OnPoweroff != libxl.ActionDestroy {
 		t.Fatalf("summary of libxl's JSON: %+v %v", sum, err)
 	}
-	if _, err := e.doms.Create(ctxT(t, 2*time.Minute), libxl.JSONConfig(js), driver.CreateOptions{}); err != nil {
+	if _, err := e.doms.Create(ctxT(t, 10*time.Minute), libxl.JSONConfig(js), driver.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.doms.Destroy(ctxT(t, time.Minute), "json1"); err != nil {
+	if err := e.doms.Destroy(ctxT(t, 10*time.Minute), "json1"); err != nil {
 		t.Fatal(err)
 	}
 	e.noGuests()
