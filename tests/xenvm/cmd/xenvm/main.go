@@ -32,6 +32,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,7 @@ type config struct {
 	quiet       bool
 	logPath     string
 	imageDir    string
+	cacheDir    string
 	qemu        string
 	xenArgs     string
 	dom0Args    string
@@ -162,7 +164,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.verbose, "v", false, "short for --verbose")
 	fs.BoolVar(&c.timestamps, "timestamps", false, "with --verbose: prefix serial lines with seconds since QEMU start")
 	fs.BoolVar(&c.quiet, "quiet", false, "no xenvm status lines on stderr")
-	fs.StringVar(&c.logPath, "log", filepath.Join(cache, "last-serial.log"), "file for the full serial log")
+	fs.StringVar(&c.logPath, "log", "", "file for the full serial log (default: "+filepath.Join(cache, "logs")+
+		"/serial-<time>-<id>.log, the newest linked as last-serial.log; the 20 newest are kept)")
+	c.cacheDir = cache
 	fs.StringVar(&c.imageDir, "image", filepath.Join(cache, "image"), "folder with xen.elf, vmlinuz, initrd.gz")
 	fs.StringVar(&c.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	fs.StringVar(&c.xenArgs, "xen-args", "", "extra Xen command line arguments")
@@ -505,6 +509,9 @@ func run(c *config) int {
 		return exitHarness
 	}
 
+	if c.logPath == "" {
+		c.logPath = newLogPath(c.cacheDir, id)
+	}
 	var logw io.Writer
 	if c.logPath != "" {
 		if err := os.MkdirAll(filepath.Dir(c.logPath), 0o755); err == nil {
@@ -695,6 +702,30 @@ func shell(c *config) int {
 		return exitHarness
 	}
 	return 0
+}
+
+// newLogPath returns a fresh per-run log path under cache/logs, points
+// cache/last-serial.log at it, and drops all but the newest logs.
+func newLogPath(cache, id string) string {
+	dir := filepath.Join(cache, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return filepath.Join(os.TempDir(), "xenvm-serial-"+id+".log")
+	}
+	p := filepath.Join(dir, "serial-"+time.Now().Format("20060102-150405")+"-"+id+".log")
+	link := filepath.Join(cache, "last-serial.log")
+	tmpLink := link + ".tmp." + id
+	if err := os.Symlink(p, tmpLink); err == nil {
+		if err := os.Rename(tmpLink, link); err != nil {
+			os.Remove(tmpLink)
+		}
+	}
+	if old, err := filepath.Glob(filepath.Join(dir, "serial-*.log")); err == nil && len(old) > 20 {
+		sort.Strings(old) // names start with the time
+		for _, f := range old[:len(old)-20] {
+			os.Remove(f)
+		}
+	}
+	return p
 }
 
 func quoteAll(args []string) []string {
