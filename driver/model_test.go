@@ -353,3 +353,49 @@ func TestThousandCtxsWhileEventsFly(t *testing.T) {
 		})
 	}
 }
+
+// closingSink calls Close from inside a delivery, as a careless event
+// handler would.
+type closingHooks struct {
+	*eventloop.Binding
+	ctx  atomic.Pointer[libxl.Ctx]
+	errs chan error
+}
+
+func (h *closingHooks) SetSink(s osevent.Sink) { h.Binding.SetSink(closingSink{s, h}) }
+
+type closingSink struct {
+	osevent.Sink
+	h *closingHooks
+}
+
+func (s closingSink) OccurredFD(f osevent.ForLibxl, fd int, ev, rev osevent.PollEvents, live osevent.Liveness) {
+	if c := s.h.ctx.Load(); c != nil {
+		select {
+		case s.h.errs <- c.Close():
+		default:
+		}
+	}
+	s.Sink.OccurredFD(f, fd, ev, rev, live)
+}
+
+// Close on the dispatcher would wait for itself; it is refused with a
+// typed error and the ctx stays usable.
+func TestCloseFromCallbackIsRefused(t *testing.T) {
+	libxlmodel.Reset()
+	libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+	loop, err := eventloop.New(eventloop.Options{})
+	require.NoError(t, err)
+	defer loop.Close()
+	h := &closingHooks{Binding: loop.Attach(nil), errs: make(chan error, 1)}
+	c, err := libxl.New(libxl.Options{Hooks: h})
+	require.NoError(t, err)
+	h.ctx.Store(c)
+	_, err = libxlmodel.Run(c.Raw(), libxlmodel.Workload{Threads: 1, OpsPerThread: 5, Seed: 2,
+		Mix: map[libxlmodel.OpKind]uint{libxlmodel.OpPipeIn: 1}})
+	require.NoError(t, err)
+	require.ErrorIs(t, <-h.errs, libxl.ErrInCallback)
+	h.ctx.Store(nil)
+	require.NoError(t, c.Close())
+	requireNoViolations(t)
+}

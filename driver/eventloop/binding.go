@@ -438,3 +438,8 @@ func (b *Binding) Stats() Stats {
 	b.l.mu.Unlock()
 	return s
 }
+
+// OnDispatcher reports whether the caller runs on the loop's dispatcher
+// goroutine, i.e. inside a Sink call. libxl.Ctx.Close uses it to refuse a
+// teardown that would wait for its own goroutine.
+func (b *Binding) OnDispatcher() bool { return b.l.onDispatcher() }
