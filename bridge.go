@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -25,6 +24,13 @@ import (
 type CtxCallbacks struct {
 	Hooks  osevent.Hooks
 	Events EventHandler
+	// TimeoutDeregisterByReference is for libxl 4.2.0, whose
+	// timeout_deregister passes &ev->for_app_reg (a void ** pointing at
+	// libxl's copy of the registration ID) instead of the ID; 4.2.1 fixed
+	// it (stable-4.2 f5f20508d2). The bridge then reads the ID through the
+	// pointer, in C. Set it before the ctx registers its hooks; it must not
+	// change afterwards.
+	TimeoutDeregisterByReference bool
 }
 
 // EventHandler receives libxl's event callbacks. They run with the ctx
@@ -41,21 +47,6 @@ type EventHandler interface {
 // libxl and should not block for long.
 type LogSink interface {
 	Log(level int, errnoval int, context, msg string)
-}
-
-// Stats counts what went wrong at the crossing. It is process-wide.
-type Stats struct {
-	// Panics recovered in exported callbacks.
-	Panics uint64
-	// Calls whose token or registration ID found nothing.
-	UnknownTokens uint64
-}
-
-var stats struct{ panics, unknown atomic.Uint64 }
-
-// ReadStats returns the crossing's counters.
-func ReadStats() Stats {
-	return Stats{Panics: stats.panics.Load(), UnknownTokens: stats.unknown.Load()}
 }
 
 // BindCtx returns the `user` token for libxl_osevent_register_hooks and
@@ -196,9 +187,16 @@ func goxlTimeoutModify(user C.uintptr_t, reg C.uint64_t, sec, usec C.int64_t) (r
 //export goxlTimeoutDeregister
 func goxlTimeoutDeregister(user C.uintptr_t, reg C.uint64_t) {
 	defer recoverInto(nil, "timeout_deregister")
-	if h := hooksOf(user); h != nil {
-		h.TimeoutDeregister(osevent.RegID(reg))
+	cb, _ := Token(user).Lookup().(*CtxCallbacks)
+	if cb == nil || cb.Hooks == nil {
+		stats.unknown.Add(1)
+		return
 	}
+	if cb.TimeoutDeregisterByReference {
+		// libxl 4.2.0: reg is the address of libxl's copy of the ID.
+		reg = C.goxl_token_at(C.uintptr_t(reg))
+	}
+	cb.Hooks.TimeoutDeregister(osevent.RegID(reg))
 }
 
 //export goxlEventOccurs

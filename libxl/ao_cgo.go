@@ -17,15 +17,6 @@ import (
 	"github.com/goxl/goxl"
 )
 
-// OpError reports a failed asynchronous operation.
-type OpError struct {
-	Op  string
-	Err error // an Error from libxl, possibly joined with a context error
-}
-
-func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
-func (e *OpError) Unwrap() error { return e.Err }
-
 // startFunc starts one libxl operation with the given ao_how and returns
 // libxl's immediate rc.
 type startFunc func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int

@@ -116,3 +116,12 @@ var (
 	// ErrInCallback: the call would wait for the dispatcher it runs on.
 	ErrInCallback = errors.New("libxl: Close called from a libxl callback on the dispatcher; it would wait for itself")
 )
+
+// OpError reports a failed asynchronous operation.
+type OpError struct {
+	Op  string
+	Err error // an Error from libxl, possibly joined with a context error
+}
+
+func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *OpError) Unwrap() error { return e.Err }
