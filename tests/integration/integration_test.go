@@ -218,10 +218,15 @@ func TestLifecycleEvents(t *testing.T) {
 	}
 	t.Logf("driver events: %v", kinds)
 	joined := strings.Join(kinds, ",")
-	for _, k := range []string{"created", "unpaused", "shutdown-requested", "shutdown", "destroyed"} {
+	for _, k := range []string{"created", "unpaused", "shutdown-requested", "shutdown"} {
 		if !strings.Contains(joined, k) {
 			t.Errorf("driver event %q missing from %v", k, kinds)
 		}
+	}
+	// The on_poweroff destroy and libxl's DOMAIN_DEATH race: the driver
+	// reports whichever it sees first ("destroyed" or "death").
+	if !strings.Contains(joined, "destroyed") && !strings.Contains(joined, "death") {
+		t.Errorf("no end event in %v", kinds)
 	}
 	e.noGuests()
 }
