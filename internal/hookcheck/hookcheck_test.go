@@ -1,0 +1,75 @@
+package hookcheck
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/goxl/goxl/driver/eventloop"
+)
+
+func ev(op eventloop.Op, reg uint64) eventloop.TraceEvent {
+	return eventloop.TraceEvent{Op: op, Binding: 1, Reg: osRegID(reg), Timeout: op != eventloop.OpOccurredFD}
+}
+
+func TestExactlyOnce(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 1))
+	c.Observe(ev(eventloop.OpTimeoutModify, 1))
+	c.Observe(ev(eventloop.OpOccurredTimeout, 1))
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOwedTimeoutIsReported(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 2))
+	c.Observe(ev(eventloop.OpTimeoutModify, 2))
+	err := c.Check()
+	if err == nil || !strings.Contains(err.Error(), "T2 never delivered") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTwiceIsReported(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 3))
+	c.Observe(ev(eventloop.OpOccurredTimeout, 3))
+	c.Observe(ev(eventloop.OpOccurredTimeout, 3))
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), "delivered 2 times") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHookErrorsAndUnknownIDs(t *testing.T) {
+	c := New(nil)
+	e := ev(eventloop.OpFDModify, 9)
+	e.Err = eventloop.ErrUnknownReg
+	c.Observe(e)
+	e = ev(eventloop.OpFDRegister, 10)
+	e.Err = errors.New("injected")
+	c.Observe(e)
+	err := c.Check()
+	if err == nil || !strings.Contains(err.Error(), "unknown registration") || !strings.Contains(err.Error(), "hook failed") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestForgetAfterClose(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 4))
+	c.Forget(1)
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChainsTheTrace(t *testing.T) {
+	n := 0
+	c := New(func(eventloop.TraceEvent) { n++ })
+	c.Observe(ev(eventloop.OpOccurredFD, 5))
+	if n != 1 || c.Count(eventloop.OpOccurredFD) != 1 {
+		t.Fatalf("n=%d count=%d", n, c.Count(eventloop.OpOccurredFD))
+	}
+}
