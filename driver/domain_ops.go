@@ -226,7 +226,16 @@ func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 		return err
 	}
 	m.progress("waiting for %s to shut down", d.Snapshot().Name)
-	// The job is released: the on_poweroff follow-up needs it.
+	// The job is released: the on_poweroff follow-up needs it. When the
+	// driver destroys the domain after a poweroff, wait for that too.
+	d.mu.Lock()
+	plan, _ := PlanFor(d.summary, libxl.ShutdownPoweroff)
+	owned := d.owned
+	d.mu.Unlock()
+	if owned && plan == PlanDestroy {
+		_, err = d.WaitState(ctx, StateDestroyed, StateSaved)
+		return err
+	}
 	_, err = d.WaitState(ctx, StateShutoff, StateCrashed, StateDestroyed, StateSaved)
 	return err
 }
