@@ -656,6 +656,9 @@ func run(c *config) int {
 			st.printf("done: rc=%d (QEMU stopped after the result)", rc)
 			return rc
 		case <-boot.C:
+			if inPayload || rc >= 0 {
+				continue // fired just as the payload started
+			}
 			return fail(exitTimeout, fmt.Sprintf("timeout: payload did not start within %v", c.bootTimeout))
 		case <-overall.C:
 			if rc >= 0 {
