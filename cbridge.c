@@ -55,10 +55,17 @@ static int timeout_modify(void *user, void **for_app_registration_update,
                              (int64_t)abs.tv_sec, (int64_t)abs.tv_usec);
 }
 
+/* On libxl 4.2.0 for_app_registration is a void ** to libxl's copy of
+ * the ID; the export then reads the ID with goxl_token_at. */
 static void timeout_deregister(void *user, void *for_app_registration)
 {
     goxlTimeoutDeregister((uintptr_t)user,
                           (uint64_t)(uintptr_t)for_app_registration);
+}
+
+uint64_t goxl_token_at(uintptr_t p)
+{
+    return p ? (uint64_t)(uintptr_t)*(void *const *)p : 0;
 }
 
 const libxl_osevent_hooks goxl_osevent_hooks = {

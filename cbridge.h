@@ -36,6 +36,11 @@ extern const libxl_osevent_hooks goxl_osevent_hooks;
 /* The event callbacks handed to libxl_event_register_callbacks. */
 extern const libxl_event_hooks goxl_event_hooks;
 
+/* Reads the registration ID that libxl 4.2.0 passes by reference to
+ * timeout_deregister (&ev->for_app_reg, a void **, in libxl's memory).
+ * 0 (no registration) for NULL. */
+uint64_t goxl_token_at(uintptr_t p);
+
 /* The completion trampoline for libxl_asyncop_how.callback. */
 void goxl_ao_complete(libxl_ctx *ctx, int rc, void *for_callback);
 

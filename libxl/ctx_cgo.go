@@ -104,7 +104,12 @@ func New(opts Options) (*Ctx, error) {
 	if s, ok := opts.Hooks.(SinkSetter); ok {
 		s.SetSink(c)
 	}
-	c.callbacks = &goxl.CtxCallbacks{Hooks: opts.Hooks, Events: eventReceiver{c}}
+	c.callbacks = &goxl.CtxCallbacks{Hooks: opts.Hooks, Events: eventReceiver{c},
+		// 4.2.0 passes timeout_deregister a pointer to the ID, not the ID
+		// (xen-patches/README, "Unpatched 4.2.0"). Patched and upstream-
+		// fixed libxl never call timeout_deregister, so only an unfixed
+		// 4.2.0 is affected.
+		TimeoutDeregisterByReference: c.version.Major == 4 && c.version.Minor == 2 && micro42(c.version.Extra) == 0}
 	c.userToken = goxl.BindCtx(c.callbacks)
 	user := intPtr(uintptr(c.userToken)) // an integer that libxl only passes back
 	C.libxl_osevent_register_hooks(raw, (*C.libxl_osevent_hooks)(goxl.OSEventHooksTable()), user)
@@ -112,6 +117,14 @@ func New(opts Options) (*Ctx, error) {
 	C.libxl_event_register_callbacks(raw, (*C.libxl_event_hooks)(goxl.EventHooksTable()), user)
 	sigchld.add(c)
 	return c, nil
+}
+
+// micro42 is the micro version in a 4.2 xen_version_extra (".0" → 0,
+// ".1-pre" → 1), or -1.
+func micro42(extra string) int {
+	m := -1
+	fmt.Sscanf(extra, ".%d", &m)
+	return m
 }
 
 // Call runs fn with the raw libxl_ctx*, admitted like any other libxl call
