@@ -4,20 +4,54 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Result is one timed dispatch run.
 type Result struct {
-	Elapsed time.Duration
-	Events  uint64 // fd events delivered in Elapsed
+	Elapsed time.Duration // wall time
+	CPU     time.Duration // process CPU time (all threads) in the same interval
+	Events  uint64        // fd events delivered in Elapsed
 }
 
-// NsPerEvent is the cost per delivered event.
+// NsPerEvent is the wall time per delivered event.
 func (r Result) NsPerEvent() float64 {
 	if r.Events == 0 {
 		return 0
 	}
 	return float64(r.Elapsed.Nanoseconds()) / float64(r.Events)
+}
+
+// CPUNsPerEvent is the process CPU time per delivered event: on a shared
+// machine, what the loop costs, without the time other processes took.
+func (r Result) CPUNsPerEvent() float64 {
+	if r.Events == 0 {
+		return 0
+	}
+	return float64(r.CPU.Nanoseconds()) / float64(r.Events)
+}
+
+// ProcessCPU is the process's CPU time (CLOCK_PROCESS_CPUTIME_ID).
+func ProcessCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// stopwatch measures wall and process CPU time together.
+type stopwatch struct {
+	wall time.Time
+	cpu  time.Duration
+}
+
+func startWatch() stopwatch { return stopwatch{wall: time.Now(), cpu: ProcessCPU()} }
+
+func (s stopwatch) result(events uint64) Result {
+	cpu := ProcessCPU()
+	return Result{Elapsed: time.Since(s.wall), CPU: cpu - s.cpu, Events: events}
 }
 
 // DispatchFunc registers fds (all for POLLIN; fds[i] for i in active are

@@ -18,10 +18,17 @@ static uint64_t c_count;
 static void c_callback(int fd, uint32_t events) { (void)fd; (void)events; c_count++; }
 static void (*volatile c_cb)(int, uint32_t) = c_callback;
 
-int64_t bench_c_epoll(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered)
+int64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t bench_c_epoll(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered, int64_t *cpu_ns)
 {
     struct epoll_event evs[256];
-    int64_t t0 = 0;
+    int64_t t0 = 0, c0 = 0;
     int i, epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         return -errno;
@@ -37,8 +44,10 @@ int64_t bench_c_epoll(const int *fds, int n, uint64_t warmup, uint64_t target, u
     for (int timed = 0; timed < 2; timed++) {
         uint64_t want = timed ? target : warmup;
         c_count = 0;
-        if (timed)
+        if (timed) {
             t0 = bench_mono_ns();
+            c0 = bench_cpu_ns();
+        }
         while (c_count < want) {
             int k = epoll_wait(epfd, evs, 256, -1);
             if (k < 0) {
@@ -52,6 +61,7 @@ int64_t bench_c_epoll(const int *fds, int n, uint64_t warmup, uint64_t target, u
         }
     }
     int64_t ns = bench_mono_ns() - t0;
+    *cpu_ns = bench_cpu_ns() - c0;
     *delivered = c_count;
     close(epfd);
     return ns;

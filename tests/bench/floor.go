@@ -25,11 +25,12 @@ func cEpoll(fds []int, _ []int, events uint64) (Result, error) {
 		cfds[i] = C.int(fd)
 	}
 	var got C.uint64_t
-	ns := C.bench_c_epoll(&cfds[0], C.int(len(fds)), C.uint64_t(warmup(events)), C.uint64_t(events), &got)
+	var cpu C.int64_t
+	ns := C.bench_c_epoll(&cfds[0], C.int(len(fds)), C.uint64_t(warmup(events)), C.uint64_t(events), &got, &cpu)
 	if ns < 0 {
 		return Result{}, fmt.Errorf("c-epoll: %w", syscall.Errno(-ns))
 	}
-	return Result{Elapsed: time.Duration(ns), Events: uint64(got)}, nil
+	return Result{Elapsed: time.Duration(ns), CPU: time.Duration(cpu), Events: uint64(got)}, nil
 }
 
 // floorCount counts benchFloorNoop calls; only the benchmark goroutine
@@ -62,7 +63,7 @@ func EpollLoop(fds []int, events uint64, each func(i int) uint64) (Result, error
 			want = events
 		}
 		var n uint64
-		t0 := time.Now()
+		sw := startWatch()
 		for n < want {
 			k, err := unix.EpollWait(epfd, evs, -1)
 			if err == unix.EINTR {
@@ -81,7 +82,7 @@ func EpollLoop(fds []int, events uint64, each func(i int) uint64) (Result, error
 				n += each(int(evs[i].Fd))
 			}
 		}
-		res = Result{Elapsed: time.Since(t0), Events: n}
+		res = sw.result(n)
 	}
 	return res, nil
 }

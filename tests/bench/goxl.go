@@ -88,11 +88,11 @@ func (d doneFD) wait() {
 func (d doneFD) close() { unix.Close(int(d)) }
 
 // runTo times the next n fd events the bench sees.
-func runTo(b *libxlmodel.Bench, done doneFD, n uint64) time.Duration {
-	t0 := time.Now()
+func runTo(b *libxlmodel.Bench, done doneFD, n uint64) Result {
+	sw := startWatch()
 	b.SetTarget(b.FDEvents()+n, int(done))
 	done.wait()
-	return time.Since(t0)
+	return sw.result(n)
 }
 
 func goxlDispatch(fds []int, active []int, events uint64) (Result, error) {
@@ -111,7 +111,7 @@ func goxlDispatch(fds []int, active []int, events uint64) (Result, error) {
 		return Result{}, err
 	}
 	runTo(g.Bench, done, warmup(events))
-	d := runTo(g.Bench, done, events)
+	res := runTo(g.Bench, done, events)
 	Drain(fds, active)
 	g.Bench.RemoveFDs()
 	if err := g.Close(); err != nil {
@@ -120,7 +120,7 @@ func goxlDispatch(fds []int, active []int, events uint64) (Result, error) {
 	if v := libxlmodel.Counters().ViolationsTotal; v != 0 {
 		return Result{}, fmt.Errorf("goxl: the model saw %d contract violations", v)
 	}
-	return Result{Elapsed: d, Events: events}, nil
+	return res, nil
 }
 
 func floorModelDispatch(fds []int, _ []int, events uint64) (Result, error) {

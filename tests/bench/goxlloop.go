@@ -2,7 +2,6 @@ package bench
 
 import (
 	"sync/atomic"
-	"time"
 
 	"github.com/goxl/goxl/driver/eventloop"
 	"github.com/goxl/goxl/internal/osevent"
@@ -28,12 +27,12 @@ func (s *countSink) OccurredFD(osevent.ForLibxl, int, osevent.PollEvents, oseven
 
 func (s *countSink) OccurredTimeout(osevent.ForLibxl, osevent.Liveness) {}
 
-// countTo waits until count() passes base+n, as signalled on done.
-func (s *countSink) runTo(n uint64) time.Duration {
-	t0 := time.Now()
+// runTo times the next n deliveries.
+func (s *countSink) runTo(n uint64) Result {
+	sw := startWatch()
 	s.target.Store(s.n.Load() + n)
 	<-s.done
-	return time.Since(t0)
+	return sw.result(n)
 }
 
 func goxlLoopDispatch(fds []int, active []int, events uint64) (Result, error) {
@@ -56,6 +55,5 @@ func goxlLoopDispatch(fds []int, active []int, events uint64) (Result, error) {
 		}
 	}
 	sink.runTo(warmup(events))
-	d := sink.runTo(events)
-	return Result{Elapsed: d, Events: events}, nil
+	return sink.runTo(events), nil
 }

@@ -79,10 +79,17 @@ static void handle_cb(int watch, int fd, int events, void *opaque)
     lv_count++;
 }
 
-int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered)
+static int64_t proc_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered, int64_t *cpu)
 {
     int *w = calloc((size_t)n, sizeof *w);
-    int64_t t0 = 0, ns;
+    int64_t t0 = 0, c0 = 0, ns;
     int i;
     if (!w || bench_libvirt_init() < 0) {
         free(w);
@@ -100,8 +107,10 @@ int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t 
     for (int timed = 0; timed < 2; timed++) {
         uint64_t want = timed ? target : warmup;
         lv_count = 0;
-        if (timed)
+        if (timed) {
             t0 = mono_ns();
+            c0 = proc_cpu_ns();
+        }
         while (lv_count < want)
             if (virEventRunDefaultImpl() < 0) {
                 ns = -3;
@@ -109,6 +118,7 @@ int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t 
             }
     }
     ns = mono_ns() - t0;
+    *cpu = proc_cpu_ns() - c0;
     *delivered = lv_count;
 out:
     for (i = 0; i < n; i++)

@@ -30,11 +30,12 @@ func libvirtDispatch(fds []int, _ []int, events uint64) (Result, error) {
 		cfds[i] = C.int(fd)
 	}
 	var got C.uint64_t
-	ns := C.bench_libvirt_dispatch(&cfds[0], C.int(len(fds)), C.uint64_t(warmup(events)), C.uint64_t(events), &got)
+	var cpu C.int64_t
+	ns := C.bench_libvirt_dispatch(&cfds[0], C.int(len(fds)), C.uint64_t(warmup(events)), C.uint64_t(events), &got, &cpu)
 	if ns < 0 {
 		return Result{}, fmt.Errorf("libvirt dispatch failed (%d)", int64(ns))
 	}
-	return Result{Elapsed: time.Duration(ns), Events: uint64(got)}, nil
+	return Result{Elapsed: time.Duration(ns), CPU: time.Duration(cpu), Events: uint64(got)}, nil
 }
 
 func libvirtTimeouts(spec TimeoutSpec, busy []int, _ []int) (TimeoutResult, error) {

@@ -4,7 +4,7 @@
 
 int bench_libvirt_init(void);
 /* As bench_c_epoll, on libvirt's default event loop. Negative: failure. */
-int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered);
+int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered, int64_t *cpu_ns);
 
 typedef struct {
     int pending;
