@@ -7,5 +7,5 @@ package libxl
 
 import _ "github.com/goxl/goxl/internal/libxlmodel"
 
-// #cgo LDFLAGS: -lxentoollog
+// #cgo LDFLAGS: -l:libxlutil.a -lxentoollog
 import "C"

@@ -23,8 +23,24 @@ func TestDetectsLeakedFD(t *testing.T) {
 	}
 }
 
+// settled takes a snapshot once goroutines of earlier tests have exited,
+// so that one exiting late cannot hide a new one.
+func settled(t *testing.T) Snapshot {
+	prev := -1
+	for i := 0; i < 100; i++ {
+		n := goroutines()
+		if n == prev {
+			return Take()
+		}
+		prev = n
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("goroutine count never settled")
+	return Snapshot{}
+}
+
 func TestDetectsLeakedGoroutine(t *testing.T) {
-	s := Take()
+	s := settled(t)
 	stop := make(chan struct{})
 	go func() { <-stop }()
 	if err := s.Wait(50 * time.Millisecond); err == nil {
