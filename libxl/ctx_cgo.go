@@ -155,11 +155,10 @@ func (c *Ctx) Raw() unsafe.Pointer { return unsafe.Pointer(c.ctx) }
 
 // enter admits one libxl call on the ctx. The returned function ends it.
 func (c *Ctx) enter() (*C.libxl_ctx, func(), error) {
-	if c.closing.Load() {
-		return nil, nil, ErrClosed
-	}
 	c.life.RLock()
-	if c.freed {
+	// closing is read under the lock: Close's barrier (life.Lock) then
+	// guarantees that no call admitted after it can start an operation.
+	if c.closing.Load() || c.freed {
 		c.life.RUnlock()
 		return nil, nil, ErrClosed
 	}
@@ -206,13 +205,20 @@ func forLibxlPtr(f osevent.ForLibxl) unsafe.Pointer { return intPtr(uintptr(f)) 
 func intPtr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
 
 // sigchldOccurred forwards SIGCHLD (libxl_childproc_sigchld_occurred).
+// It runs while Close waits for operations, because those may be waiting
+// for a child (destroy forks one) to be reaped; only a freed ctx is
+// skipped.
 func (c *Ctx) sigchldOccurred() {
-	raw, done, err := c.enter()
-	if err != nil {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.freed {
 		return
 	}
-	defer done()
-	C.libxl_childproc_sigchld_occurred(raw)
+	if c.serialised {
+		c.serial.Lock()
+		defer c.serial.Unlock()
+	}
+	C.libxl_childproc_sigchld_occurred(c.ctx)
 }
 
 // Close tears the ctx down in the order that closes libvirt's race 2:
@@ -238,6 +244,11 @@ func (c *Ctx) Close() error {
 
 func (c *Ctx) close() error {
 	c.closing.Store(true)
+	// Barrier: calls admitted before closing was set finish their
+	// initiating call (an operation registers in c.aos under the shared
+	// lock); none is admitted after. Then wait for the operations.
+	c.life.Lock()
+	c.life.Unlock()
 	c.aos.Wait()
 	c.evgens.disableAll(c)
 

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/goxl/goxl/driver/eventloop"
 	"github.com/goxl/goxl/internal/osevent"
@@ -126,4 +127,28 @@ func (c *Checker) Forget(binding uint64) {
 			delete(c.timeouts, k)
 		}
 	}
+}
+
+// Owed is how many registered timeouts have not been delivered yet.
+func (c *Checker) Owed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timeouts {
+		if t.delivered == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Settle waits up to d for the owed timeouts to be delivered (a fire-now
+// may still be on its way when an operation's completion returns), then
+// calls Check.
+func (c *Checker) Settle(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for c.Owed() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c.Check()
 }

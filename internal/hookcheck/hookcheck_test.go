@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goxl/goxl/driver/eventloop"
 )
@@ -71,5 +72,22 @@ func TestChainsTheTrace(t *testing.T) {
 	c.Observe(ev(eventloop.OpOccurredFD, 5))
 	if n != 1 || c.Count(eventloop.OpOccurredFD) != 1 {
 		t.Fatalf("n=%d count=%d", n, c.Count(eventloop.OpOccurredFD))
+	}
+}
+
+func TestSettleWaitsForAFireNowOnItsWay(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 6))
+	c.Observe(ev(eventloop.OpTimeoutModify, 6))
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		c.Observe(ev(eventloop.OpOccurredTimeout, 6))
+	}()
+	if err := c.Settle(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.Observe(ev(eventloop.OpTimeoutRegister, 7))
+	if err := c.Settle(50 * time.Millisecond); err == nil {
+		t.Fatal("a timeout never delivered passed Settle")
 	}
 }

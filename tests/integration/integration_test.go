@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/driver/eventloop"
+	"github.com/goxl/goxl/internal/hookcheck"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -64,9 +66,27 @@ func countFDs() int {
 }
 
 type env struct {
-	t    *testing.T
-	drv  *driver.Driver
-	doms *driver.Domains
+	t     *testing.T
+	drv   *driver.Driver
+	doms  *driver.Domains
+	hooks *hookcheck.Checker
+}
+
+// checkHooks asserts the hook-traffic invariants at a quiescent point:
+// every timeout libxl registered got exactly one occurred_timeout, no
+// hook failed or named an unknown registration, and the C bridge
+// recovered no panic and met no unknown token.
+func (e *env) checkHooks(step string) {
+	e.t.Helper()
+	if err := e.hooks.Settle(5 * time.Second); err != nil {
+		e.t.Errorf("after %s: %v", step, err)
+	}
+	if b := e.drv.Stats().Bridge; b.Panics != 0 || b.UnknownTokens != 0 {
+		e.t.Errorf("after %s: bridge counters %+v", step, b)
+	}
+	if s := e.drv.Stats().Loop; s.UnknownIDs != 0 || s.HookErrors != 0 {
+		e.t.Errorf("after %s: loop counters %+v", step, s)
+	}
 }
 
 // setup opens a driver and a domain manager and registers the leak
@@ -84,7 +104,8 @@ func setup(t *testing.T) *env {
 		}
 	})
 	baseG, baseFD := runtime.NumGoroutine(), countFDs()
-	drv, err := driver.New(driver.Options{})
+	hooks := hookcheck.New(nil)
+	drv, err := driver.New(driver.Options{Loop: eventloop.Options{Trace: hooks.Observe}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +115,9 @@ func setup(t *testing.T) *env {
 		drv.Close()
 		t.Fatal(err)
 	}
-	e := &env{t: t, drv: drv, doms: doms}
+	e := &env{t: t, drv: drv, doms: doms, hooks: hooks}
 	t.Cleanup(func() {
+		e.checkHooks("the test")
 		left := e.guests()
 		for _, d := range left {
 			e.doms.Destroy(context.Background(), fmt.Sprint(d.DomID))

@@ -1,0 +1,236 @@
+//go:build xenintegration
+
+package integration
+
+// The two races of libvirt's libxl driver, and the lifetimes around them,
+// on real libxl 4.17.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/libxl"
+)
+
+// Many short-lived ctxs on one loop, each doing real work (listing,
+// enabling and disabling a death watch on dom0), opened and closed while
+// the driver-wide ctx stays up.
+func TestCtxSetupAndTeardown(t *testing.T) {
+	e := setup(t)
+	base := e.drv.Loop().Stats()
+	for i := 0; i < 20; i++ {
+		c, err := e.drv.OpenCtx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := c.Version(); v.Major != 4 || v.Minor != 17 {
+			t.Fatalf("libxl version %s, want 4.17", v)
+		}
+		if _, err := c.ListDomains(); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := c.WatchDomainDeath(0, libxl.WatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			sub.Close() // the other half is disabled by Close itself
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Call(func(unsafe.Pointer) error { return nil }); !errors.Is(err, libxl.ErrClosed) {
+			t.Fatalf("call after Close: %v", err)
+		}
+	}
+	after := e.drv.Loop().Stats()
+	if after.FDRegs != base.FDRegs || after.Timeouts != base.Timeouts || after.Bindings != base.Bindings {
+		t.Fatalf("registrations not back to baseline: before %+v after %+v", base, after)
+	}
+	e.checkHooks("20 ctxs")
+}
+
+func TestListDomains(t *testing.T) {
+	e := setup(t)
+	list, err := e.drv.Ctx().ListDomains()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 || list[0].DomID != 0 {
+		t.Fatalf("no dom0 in %+v", list)
+	}
+	name, err := e.drv.Ctx().DomainIDByName("Domain-0")
+	if err != nil || name != 0 {
+		t.Fatalf("Domain-0 → %d, %v", name, err)
+	}
+	if _, err := e.drv.Ctx().DomainInfo(4242); !errors.Is(err, libxl.ErrDomainNotFound) {
+		t.Fatalf("unknown domid: %v", err)
+	}
+	if _, err := e.doms.Info("no-such-guest"); !errors.Is(err, driver.ErrDomainNotFound) {
+		t.Fatalf("unknown name: %v", err)
+	}
+	e.checkHooks("list")
+}
+
+// A destroy that arrives while libxl is still building the domain.
+func TestDestroyDuringCreate(t *testing.T) {
+	e := setup(t)
+	cfg := guestConfig(t, "racer", nil)
+	created := make(chan error, 1)
+	go func() {
+		_, err := e.drv.Ctx().CreateDomain(ctxT(t, 5*time.Minute), cfg)
+		created <- err
+	}()
+	// Wait until the domain exists (libxl names it early in the build).
+	var domid uint32
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		id, err := e.drv.Ctx().DomainIDByName("racer")
+		if err == nil {
+			domid = id
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the domain never appeared")
+		}
+		select {
+		case err := <-created:
+			t.Fatalf("create finished before the destroy could race it: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	other, err := e.drv.OpenCtx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	derr := timed(t, "destroy during create", func() error { return other.DestroyDomain(ctxT(t, time.Minute), domid) })
+	cerr := <-created
+	t.Logf("create returned %v; destroy returned %v", cerr, derr)
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Either order of events is legal, but nothing may be left.
+	if cerr == nil {
+		if _, err := e.drv.Ctx().DomainInfo(domid); err == nil {
+			e.drv.Ctx().DestroyDomain(ctxT(t, time.Minute), domid)
+		}
+	}
+	e.noGuests()
+	e.checkHooks("destroy during create")
+}
+
+// Race 2: a ctx is closed while its operation's timeouts are pending.
+// Close waits for the operation, disables the watch, closes the gate,
+// reaps what is left and frees the ctx; nothing reaches it afterwards.
+func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
+	e := setup(t)
+	d, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, "closer", nil), driver.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	domid := d.Snapshot().DomID
+	reapedBefore := e.drv.Loop().Stats().Reaped
+	for i := 0; i < 5; i++ {
+		c, err := e.drv.OpenCtx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			// pause/unpause take ao_how in 4.17 and register libxl's
+			// QMP/xenstore timeouts.
+			if err := c.PauseDomain(context.Background(), domid); err != nil {
+				done <- err
+				return
+			}
+			done <- c.UnpauseDomain(context.Background(), domid)
+		}()
+		time.Sleep(time.Duration(i) * 3 * time.Millisecond)
+		closeErr := c.Close() // while the operation and its timeouts are live
+		opErr := <-done
+		if closeErr != nil {
+			t.Fatalf("close: %v", closeErr)
+		}
+		if opErr != nil && !errors.Is(opErr, libxl.ErrClosed) {
+			t.Fatalf("operation: %v", opErr)
+		}
+	}
+	t.Logf("timeouts reaped at close: %d", e.drv.Loop().Stats().Reaped-reapedBefore)
+	if err := e.doms.Destroy(ctxT(t, time.Minute), strconv.Itoa(int(domid))); err != nil {
+		t.Fatal(err)
+	}
+	e.noGuests()
+	e.checkHooks("close with timeouts pending")
+}
+
+// soakCycles is GOXL_SOAK_CYCLES or 50.
+func soakCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("GOXL_SOAK_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 50
+}
+
+// A soak of create/destroy cycles in one boot: fds, goroutines and
+// registrations return to their baseline. Two streams run side by side
+// (dom0 has two vCPUs) to keep the wall time down.
+func TestSoakCreateDestroy(t *testing.T) {
+	e := setup(t)
+	cycles := soakCycles()
+	// The first cycle warms libxl's lazily opened handles (xenstore,
+	// privcmd); the baseline is taken after it.
+	cycle := func(name string) error {
+		dom, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, name, nil), driver.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		return e.doms.Destroy(ctxT(t, 2*time.Minute), strconv.Itoa(int(dom.Snapshot().DomID)))
+	}
+	if err := cycle("soak-warm"); err != nil {
+		t.Fatal(err)
+	}
+	e.checkHooks("warm-up cycle")
+	baseFD, baseLoop := countFDs(), e.drv.Loop().Stats()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, cycles)
+	for s := 0; s < 2; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			for i := s; i < cycles-1; i += 2 {
+				if err := cycle(fmt.Sprintf("soak-%d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(s)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("timing: %d create/destroy cycles took %v", cycles, time.Since(start).Round(time.Second))
+	e.noGuests()
+	deadline := time.Now().Add(5 * time.Second)
+	for countFDs() > baseFD && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fd := countFDs(); fd > baseFD {
+		t.Errorf("fds after the soak: %d, baseline %d", fd, baseFD)
+	}
+	after := e.drv.Loop().Stats()
+	if after.FDRegs != baseLoop.FDRegs || after.Timeouts != baseLoop.Timeouts || after.Bindings != baseLoop.Bindings {
+		t.Errorf("registrations after the soak: %+v, baseline %+v", after, baseLoop)
+	}
+	e.checkHooks("soak")
+}
