@@ -159,10 +159,26 @@ func (e *env) guests() []libxl.DomainInfo {
 	return out
 }
 
+// noGuests fails unless only dom0 is left. A destroyed domain can stay
+// "dying" in Xen for a moment after libxl_domain_destroy completed (Xen
+// frees it once the last page reference is dropped): those get a grace
+// period; a live one fails at once.
 func (e *env) noGuests() {
 	e.t.Helper()
-	if g := e.guests(); len(g) != 0 {
-		e.t.Fatalf("domains left: %+v", g)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		g := e.guests()
+		if len(g) == 0 {
+			return
+		}
+		dying := true
+		for _, d := range g {
+			dying = dying && d.Dying
+		}
+		if !dying || time.Now().After(deadline) {
+			e.t.Fatalf("domains left: %+v", g)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
