@@ -118,7 +118,7 @@ func setup(t *testing.T) *env {
 	e := &env{t: t, drv: drv, doms: doms, hooks: hooks}
 	t.Cleanup(func() {
 		e.checkHooks("the test")
-		left := e.guests()
+		left := e.liveGuests(30 * time.Second)
 		for _, d := range left {
 			e.doms.Destroy(context.Background(), fmt.Sprint(d.DomID))
 		}
@@ -159,26 +159,31 @@ func (e *env) guests() []libxl.DomainInfo {
 	return out
 }
 
+// liveGuests waits up to grace for dying domains to go, then returns the
+// guests left.
+func (e *env) liveGuests(grace time.Duration) []libxl.DomainInfo {
+	deadline := time.Now().Add(grace)
+	for {
+		g := e.guests()
+		dying := len(g) > 0
+		for _, d := range g {
+			dying = dying && d.Dying
+		}
+		if !dying || time.Now().After(deadline) {
+			return g
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // noGuests fails unless only dom0 is left. A destroyed domain can stay
 // "dying" in Xen for a moment after libxl_domain_destroy completed (Xen
 // frees it once the last page reference is dropped): those get a grace
 // period; a live one fails at once.
 func (e *env) noGuests() {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		g := e.guests()
-		if len(g) == 0 {
-			return
-		}
-		dying := true
-		for _, d := range g {
-			dying = dying && d.Dying
-		}
-		if !dying || time.Now().After(deadline) {
-			e.t.Fatalf("domains left: %+v", g)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if g := e.liveGuests(30 * time.Second); len(g) != 0 {
+		e.t.Fatalf("domains left: %+v", g)
 	}
 }
 
