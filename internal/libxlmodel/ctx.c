@@ -51,6 +51,19 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .repoll_before_callback = true,
         .cross_thread_deregistration = true,
     },
+    /* xen-patches/README, "Unpatched 4.2.0": as 4.2.1, plus the wrong
+     * timeout_deregister argument that stable-4.2 f5f20508d2 fixed. */
+    [LIBXLMODEL_MODE_4_2_0_UNPATCHED] = {
+        .name = "4.2.0-unpatched",
+        .version_major = 4, .version_minor = 2, .version_extra = ".0",
+        .records_pooled = false,
+        .stale_fd_tolerated = false,
+        .stale_timeout_tolerated = false,
+        .cancel = CANCEL_BY_DEREGISTER,
+        .repoll_before_callback = false,
+        .cross_thread_deregistration = false,
+        .timeout_deregister_by_reference = true,
+    },
 };
 
 const char *libxlmodel_mode_name(int mode)
@@ -201,6 +214,8 @@ static model_ctx *enter_locked(libxl_ctx *p, const char *api)
     }
     return c;
 }
+
+model_ctx *model_api_enter(libxl_ctx *p, const char *api) { return enter_locked(p, api); }
 
 bool model_api_entry_ok(libxl_ctx *ctx, const char *api)
 {

@@ -58,6 +58,12 @@
 //     bug there and no application can avoid it; version 4.2.1.
 //   - Mode42Unpatched also calls back without re-polling (revents &
 //     events), as 4.2.1 does.
+//   - Mode420Unpatched: Mode42Unpatched as 4.2.0 (version extra ".0"):
+//     timeout_deregister gets &for_app, a void ** pointing at libxl's copy
+//     of the application's token, instead of the token (xen-patches/README,
+//     "Unpatched 4.2.0"; fixed in 4.2.1). An application that takes it for
+//     the token keeps the registration and later delivers it to a freed
+//     record.
 //   - Mode42Patched: goxl's xen-patches/ series (xen-patches/README,
 //     "Semantics for a C model"): pooled slots, late occurred_fd checked and
 //     ignored, cancellation is timeout_modify({0,0}) with exactly-once
@@ -67,6 +73,20 @@
 //
 // SetDefaultMode applies to later libxl_ctx_alloc calls; SetCtxMode
 // overrides one ctx until it registers its hooks.
+//
+// # Races through the API (race.c)
+//
+// RaceArm and RaceCancel arm a one-shot timeout and cancel it the mode's
+// way. They are libxl API calls made on the caller's thread (ctx lock
+// held, hooks called), unlike the workload's worker pthreads, so an
+// application that serialises its libxl calls (goxl's Xen42Serialised,
+// through libxl.Ctx.Call) makes them under its own serialisation. That is
+// how 4.2 libxl, which has no threads, deregisters from another thread
+// than the dispatcher: inside an API call. On 4.2-unpatched a delivery
+// that reaches a cancelled timeout's freed record is the violation
+// delivery_after_deregister. Handles are looked up in a table of the
+// model's own, so a cancel after the firing never reads a freed record.
+// RaceCounters counts arms, cancels, firings and late cancels.
 //
 // # Threads and locks
 //

@@ -19,6 +19,9 @@ typedef enum {
     LIBXLMODEL_MODE_4_17 = 0,
     LIBXLMODEL_MODE_4_2_UNPATCHED = 1,
     LIBXLMODEL_MODE_4_2_PATCHED = 2,
+    /* 4.2-unpatched as 4.2.0: timeout_deregister gets &for_app, a void **
+     * pointing at libxl's copy of the token (fixed in 4.2.1). */
+    LIBXLMODEL_MODE_4_2_0_UNPATCHED = 3,
     LIBXLMODEL_MODE_COUNT
 } libxlmodel_mode;
 
@@ -161,6 +164,39 @@ int libxlmodel_run(libxl_ctx *ctx, const libxlmodel_workload *w,
  * must deliver meanwhile. */
 int libxlmodel_domain_scenario(libxl_ctx *ctx, int rounds, int async);
 
+/* ---- One-shot race timeouts (race.c) ----
+ *
+ * For tests of an application's serialisation: each function is a libxl
+ * API call (it takes the ctx lock and calls the hooks with it held, on the
+ * calling thread), so an application that serialises its libxl calls must
+ * make these calls under that serialisation too. On 4.2-unpatched this is
+ * how libxl's own deregistrations happen: inside some API call made by an
+ * application thread, since 4.2 libxl has no threads of its own. */
+
+/* Registers a one-shot timeout due delay_us from now (timeout_register).
+ * Returns its handle, never reused and never 0; 0 if the registration
+ * failed or the call was refused (both reported as usual). */
+uint64_t libxlmodel_race_arm(libxl_ctx *ctx, int delay_us);
+/* If the timeout has not fired, cancels it the way the ctx's mode does
+ * (4.2-unpatched: timeout_deregister, then the record is freed and
+ * poisoned, so a later occurred_timeout on it is the violation
+ * delivery_after_deregister; 4.17 / 4.2-patched: timeout_modify({0,0}),
+ * and one delivery is still owed) and returns 1. Returns 0 if it already
+ * fired or was cancelled before, -1 for an unknown handle or a handle of
+ * another ctx. Never touches a freed record: handles are looked up in a
+ * table of the model's own. */
+int libxlmodel_race_cancel(libxl_ctx *ctx, uint64_t handle);
+
+typedef struct {
+    uint64_t armed;        /* successful libxlmodel_race_arm calls */
+    uint64_t cancelled;    /* libxlmodel_race_cancel calls that returned 1 */
+    uint64_t fired;        /* delivered while armed: the owner's callback ran */
+    uint64_t cancel_late;  /* libxlmodel_race_cancel calls that returned 0 */
+    uint64_t fire_now_delivered; /* fire-now modes: owed deliveries that came */
+} libxlmodel_race_counters;
+
+void libxlmodel_race_counters_read(libxlmodel_race_counters *out);
+
 /* ---- Reference application loop (refloop.c) ---- */
 
 typedef struct {
@@ -175,6 +211,8 @@ typedef struct {
     int slow_dispatch_us;         /* sleep before each delivery */
     int no_liveness_recheck;      /* deliver from the poll snapshot */
     int skip_teardown;            /* ctx_free without closing the gate */
+    int dereg_arg_as_token;       /* 4.2.0: ignore that timeout_deregister
+                                     gets a void ** (an app for 4.2.1) */
 } libxlmodel_refloop_faults;
 
 typedef struct libxlmodel_refloop libxlmodel_refloop;

@@ -25,10 +25,14 @@ const (
 	Mode417         Mode = C.LIBXLMODEL_MODE_4_17
 	Mode42Unpatched Mode = C.LIBXLMODEL_MODE_4_2_UNPATCHED
 	Mode42Patched   Mode = C.LIBXLMODEL_MODE_4_2_PATCHED
+	// Mode420Unpatched is Mode42Unpatched as 4.2.0: version extra ".0",
+	// and timeout_deregister gets a void ** pointing at libxl's copy of
+	// the application's token instead of the token (fixed in 4.2.1).
+	Mode420Unpatched Mode = C.LIBXLMODEL_MODE_4_2_0_UNPATCHED
 )
 
 // Modes lists every mode.
-func Modes() []Mode { return []Mode{Mode417, Mode42Unpatched, Mode42Patched} }
+func Modes() []Mode { return []Mode{Mode417, Mode42Unpatched, Mode42Patched, Mode420Unpatched} }
 
 func (m Mode) String() string { return C.GoString(C.libxlmodel_mode_name(C.int(m))) }
 
@@ -326,6 +330,9 @@ type Faults struct {
 	SlowDispatch           time.Duration
 	NoLivenessRecheck      bool
 	SkipTeardown           bool
+	// DeregisterArgAsToken takes 4.2.0's timeout_deregister argument for
+	// the token itself, as an application written for 4.2.1 would.
+	DeregisterArgAsToken bool
 }
 
 // RefLoop is the model's reference application loop (refloop.c): poll(2)
@@ -353,6 +360,7 @@ func NewRefLoop(f Faults) (*RefLoop, error) {
 		slow_dispatch_us:         C.int(f.SlowDispatch / time.Microsecond),
 		no_liveness_recheck:      cbool(f.NoLivenessRecheck),
 		skip_teardown:            cbool(f.SkipTeardown),
+		dereg_arg_as_token:       cbool(f.DeregisterArgAsToken),
 	}
 	p := C.libxlmodel_refloop_new(&cf)
 	if p == nil {

@@ -62,6 +62,9 @@ typedef struct {
     /* The workload may deregister from a worker while the application
      * might be delivering. Off where that race is libxl's own bug. */
     bool cross_thread_deregistration;
+    /* 4.2.0: timeout_deregister's argument is &for_app (a void ** to
+     * libxl's copy of the token), not the token. */
+    bool timeout_deregister_by_reference;
 } model_mode_rules;
 
 extern const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT];
@@ -307,6 +310,14 @@ void model_ctx_unpin(model_ctx *ctx);
 
 /* API entry check: reports a hook calling back into libxl. */
 bool model_api_entry_ok(libxl_ctx *ctx, const char *api);
+/* A libxl API entry: checks, pins, locks the ctx and re-checks that it is
+ * live. Returns it locked, or NULL (reported) if the call is refused. */
+model_ctx *model_api_enter(libxl_ctx *ctx, const char *api);
+
+/* ---- Race API (race.c) ---- */
+
+/* libxlmodel_reset's share: zero the race counters. */
+void model_race_reset(void);
 
 void model_egc_init(model_egc *egc, model_ctx *ctx);
 void model_egc_defer(model_egc *egc, void (*fn)(model_ctx *, void *, int),

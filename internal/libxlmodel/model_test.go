@@ -132,9 +132,13 @@ func TestCatchesForgottenFireNow(t *testing.T) {
 }
 
 func TestCatchesDeliveryAfterDeregisterIn42Unpatched(t *testing.T) {
-	runBroken(t, Faults{DeliverAfterDeregister: true}, Mode42Unpatched,
-		Workload{Threads: 2, OpsPerThread: 20, Mix: only(OpPipeIn, OpPipeOut, OpTimerCancel)})
-	requireKind(t, DeliveryAfterDeregister)
+	for _, m := range []Mode{Mode42Unpatched, Mode420Unpatched} {
+		t.Run(m.String(), func(t *testing.T) {
+			runBroken(t, Faults{DeliverAfterDeregister: true}, m,
+				Workload{Threads: 2, OpsPerThread: 20, Mix: only(OpPipeIn, OpPipeOut, OpTimerCancel)})
+			requireKind(t, DeliveryAfterDeregister)
+		})
+	}
 }
 
 func TestLateDeliveriesAreToleratedWhereLibxlChecks(t *testing.T) {
@@ -278,7 +282,8 @@ func TestManyCtxsAtOnce(t *testing.T) {
 }
 
 func TestVersionPerMode(t *testing.T) {
-	want := map[Mode][3]any{Mode417: {4, 17, ".0"}, Mode42Unpatched: {4, 2, ".1"}, Mode42Patched: {4, 2, ".1"}}
+	want := map[Mode][3]any{Mode417: {4, 17, ".0"}, Mode42Unpatched: {4, 2, ".1"}, Mode42Patched: {4, 2, ".1"},
+		Mode420Unpatched: {4, 2, ".0"}}
 	loop, err := NewRefLoop(Faults{})
 	if err != nil {
 		t.Fatal(err)

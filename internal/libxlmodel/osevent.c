@@ -321,8 +321,13 @@ bool model_timeout_cancel(model_egc *egc, model_reg *r)
     }
     if (model_rules(ctx)->cancel == CANCEL_BY_DEREGISTER) {
         if (ctx->hooks) {
+            /* 4.2.0 passes &ev->for_app_reg: the application must read
+             * its token through it. The record (and so the pointer) stays
+             * valid until the hook returns. */
+            void *arg = model_rules(ctx)->timeout_deregister_by_reference ? (void *)&r->for_app
+                                                                          : r->for_app;
             model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_DEREGISTER);
-            ctx->hooks->timeout_deregister(ctx->hooks_user, r->for_app);
+            ctx->hooks->timeout_deregister(ctx->hooks_user, arg);
             model_hook_leave(&f);
         }
         model_hist(r, H_TIMEOUT_DEREGISTER, -1, 0, 0, 0);

@@ -32,6 +32,7 @@
 typedef struct rl_binding {
     struct libxlmodel_refloop *loop;
     libxl_ctx *ctx;
+    bool dereg_by_ref; /* libxl 4.2.0: timeout_deregister gets a void ** */
     bool gate_open;
     bool freed;
     int inflight;
@@ -242,6 +243,10 @@ static int rl_timeout_modify(void *user, void **for_app_update, struct timeval a
 
 static void rl_timeout_deregister(void *user, void *for_app)
 {
+    rl_binding *b = user;
+    /* libxl 4.2.0 passes the address of its copy of our token. */
+    if (b->dereg_by_ref && !b->loop->f.dereg_arg_as_token)
+        for_app = for_app ? *(void **)for_app : NULL;
     rl_deregister(user, for_app);
 }
 
@@ -437,6 +442,13 @@ int libxlmodel_refloop_ctx_new(libxlmodel_refloop *loop, int mode, libxl_ctx **c
     b->loop = loop;
     b->ctx = ctx;
     b->gate_open = true;
+    {
+        /* Like any application: 4.2.0 is known by its version alone. */
+        const libxl_version_info *v = libxl_get_version_info(ctx);
+        b->dereg_by_ref = v && v->xen_version_major == 4 && v->xen_version_minor == 2 &&
+                          v->xen_version_extra && strncmp(v->xen_version_extra, ".0", 2) == 0 &&
+                          (v->xen_version_extra[2] < '0' || v->xen_version_extra[2] > '9');
+    }
     pthread_mutex_lock(&loop->mu);
     b->next = loop->bindings;
     loop->bindings = b;

@@ -245,6 +245,7 @@ void libxlmodel_reset(void)
     pthread_mutex_unlock(&vlog.mu);
     for (i = 0; i < sizeof g_model.counters / sizeof(uint64_t); i++)
         __atomic_store_n(&c[i], 0, __ATOMIC_RELAXED);
+    model_race_reset();
 }
 
 void libxlmodel_set_hook_block_bound_ms(int ms)
