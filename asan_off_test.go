@@ -1,0 +1,5 @@
+//go:build !asan
+
+package goxl
+
+const asanBuild = false
