@@ -71,3 +71,59 @@ void bench_floor_occurred(int fd)
 {
     benchFloorNoop(fd);
 }
+
+/* ---- timer probe: the machine's own timer lateness ----
+ * A pthread that sleeps to absolute deadlines 1 ms apart
+ * (clock_nanosleep TIMER_ABSTIME) and records how late it wakes: what a
+ * timer costs on this machine with nothing else to do, under whatever
+ * load the machine has. */
+#include <pthread.h>
+#include <stdlib.h>
+
+static pthread_t probe_thread;
+static volatile int probe_stop;
+static int64_t *probe_late;
+static int probe_cap, probe_n;
+
+static void *probe_main(void *arg)
+{
+    struct timespec next;
+    (void)arg;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    while (!probe_stop && probe_n < probe_cap) {
+        next.tv_nsec += 1000000;
+        if (next.tv_nsec >= 1000000000) {
+            next.tv_nsec -= 1000000000;
+            next.tv_sec++;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        int64_t late = bench_mono_ns() - ((int64_t)next.tv_sec * 1000000000 + next.tv_nsec);
+        probe_late[probe_n++] = late;
+    }
+    return NULL;
+}
+
+int bench_probe_start(int cap)
+{
+    probe_late = calloc((size_t)cap, sizeof *probe_late);
+    if (!probe_late)
+        return -1;
+    probe_cap = cap;
+    probe_n = 0;
+    probe_stop = 0;
+    return pthread_create(&probe_thread, NULL, probe_main, NULL);
+}
+
+int bench_probe_stop(int64_t *out, int max)
+{
+    int i, n;
+    probe_stop = 1;
+    pthread_join(probe_thread, NULL);
+    n = probe_n < max ? probe_n : max;
+    for (i = 0; i < n; i++)
+        out[i] = probe_late[i];
+    free(probe_late);
+    probe_late = NULL;
+    return n;
+}

@@ -14,6 +14,7 @@ import (
 )
 
 func init() {
+	startProbe = func() interface{ Stop() []time.Duration } { return StartTimerProbe() }
 	register(&Impl{Name: "c-epoll", rank: 0, Desc: "pure C epoll loop, one callback per event", Dispatch: cEpoll})
 	register(&Impl{Name: "go-epoll", rank: 10, Desc: "bare Go epoll loop, no cgo", Dispatch: goEpoll(false)})
 	register(&Impl{Name: "floor", rank: 20, Desc: "Go epoll + one Go->C + one C->Go call per event", Dispatch: goEpoll(true)})
@@ -104,4 +105,29 @@ func goEpoll(crossings bool) DispatchFunc {
 		}
 		return r, err
 	}
+}
+
+// TimerProbe measures the machine's own timer lateness meanwhile: a C
+// thread sleeping to absolute deadlines 1 ms apart. Stop returns the
+// samples.
+type TimerProbe struct{ running bool }
+
+// StartTimerProbe starts the probe (at most 10 minutes of samples).
+func StartTimerProbe() *TimerProbe {
+	return &TimerProbe{running: C.bench_probe_start(600000) == 0}
+}
+
+// Stop ends the probe and returns how late each wake-up was.
+func (p *TimerProbe) Stop() []time.Duration {
+	if !p.running {
+		return nil
+	}
+	p.running = false
+	buf := make([]C.int64_t, 600000)
+	n := int(C.bench_probe_stop(&buf[0], C.int(len(buf))))
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(buf[i])
+	}
+	return out
 }

@@ -12,4 +12,7 @@ void bench_floor_occurred(int fd);
 
 int64_t bench_mono_ns(void);
 int64_t bench_cpu_ns(void);
+
+int bench_probe_start(int cap);
+int bench_probe_stop(int64_t *out, int max);
 #endif

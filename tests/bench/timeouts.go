@@ -19,12 +19,15 @@ type TimeoutSpec struct {
 	RearmMin, RearmMax time.Duration
 	Window             time.Duration // measured from Lead
 	BusyN, BusyK       int
+	// Probe runs the machine timer probe meanwhile (see TimeoutResult).
+	// Never in CPU runs: its 1,000 wake-ups a second are the process's.
+	Probe bool
 }
 
 // LatenessSpec is the lateness workload: 10,000 pending, a busy
 // fd load.
 var LatenessSpec = TimeoutSpec{Pending: 10000, Lead: 300 * time.Millisecond, Spread: 10 * time.Second,
-	RearmMin: 5 * time.Second, RearmMax: 15 * time.Second, Window: 3 * time.Second, BusyN: 100, BusyK: 10}
+	RearmMin: 5 * time.Second, RearmMax: 15 * time.Second, Window: 3 * time.Second, BusyN: 100, BusyK: 10, Probe: true}
 
 // CPUSpec is the CPU workload: 10,000 pending, idle otherwise
 // (about 1,000 of them fire per second and are replaced).
@@ -38,6 +41,10 @@ type TimeoutResult struct {
 	CPU      time.Duration   // process user+system time over the window
 	Window   time.Duration   // the window's wall time
 	FDEvents uint64          // busy fd events delivered in the window
+	// Probe is the machine's own timer lateness during the run (a C
+	// thread sleeping to 1 ms deadlines): the floor under any loop's
+	// lateness on a shared machine. Empty where cgo is off.
+	Probe []time.Duration
 }
 
 // TimeoutFunc runs spec. busy are the spec.BusyN eventfds; the ones in
@@ -60,8 +67,19 @@ func RunTimeouts(im *Impl, spec TimeoutSpec) (TimeoutResult, error) {
 			return TimeoutResult{}, err
 		}
 	}
-	return im.Timeouts(spec, fds, active)
+	var probe interface{ Stop() []time.Duration }
+	if spec.Probe && startProbe != nil {
+		probe = startProbe()
+	}
+	res, err := im.Timeouts(spec, fds, active)
+	if probe != nil {
+		res.Probe = probe.Stop()
+	}
+	return res, err
 }
+
+// startProbe is set where cgo is on (floor.go).
+var startProbe func() interface{ Stop() []time.Duration }
 
 // InitialDeadlines spreads spec.Pending wall-clock deadlines over
 // [start+Lead, start+Lead+Spread) in a scrambled order.
