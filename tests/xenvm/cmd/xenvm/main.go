@@ -341,7 +341,9 @@ func qemuArgs(c *config, initrd, id string) []string {
 	if c.xenArgs != "" {
 		xen += " " + c.xenArgs
 	}
-	dom0 := "console=hvc0 earlyprintk=xen rdinit=/init panic=-1 quiet xenvm.id=" + id +
+	// cryptomgr.notests and mitigations=off make the kernel boot faster under
+	// TCG (measured on the test guest: about a quarter less boot time).
+	dom0 := "console=hvc0 earlyprintk=xen rdinit=/init panic=-1 quiet cryptomgr.notests mitigations=off xenvm.id=" + id +
 		" xenvm.xenstored=" + c.xenstored
 	if c.shell {
 		dom0 += " xenvm.shell=1"
@@ -644,9 +646,8 @@ func run(c *config) int {
 				continue
 			}
 			if inPayload {
-				if strings.HasPrefix(clean, "(XEN)") {
-					continue
-				}
+				// Everything, (XEN) lines included: the payload may print
+				// them itself (xl dmesg), and Xen is quiet after boot.
 				fmt.Fprintln(out, clean)
 			} else if strings.HasPrefix(clean, "xenvm-init:") {
 				st.printf("%s", clean)
