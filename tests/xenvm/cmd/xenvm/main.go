@@ -100,6 +100,7 @@ type config struct {
 	logPath     string
 	imageDir    string
 	cacheDir    string
+	dom0Kernel  string
 	qemu        string
 	xenArgs     string
 	dom0Args    string
@@ -168,6 +169,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 		"/serial-<time>-<id>.log, the newest linked as last-serial.log; the 20 newest are kept)")
 	c.cacheDir = cache
 	fs.StringVar(&c.imageDir, "image", filepath.Join(cache, "image"), "folder with xen.elf, vmlinuz, initrd.gz")
+	fs.StringVar(&c.dom0Kernel, "dom0-kernel", "", "dom0 kernel (default: the image's vmlinux, else vmlinuz)")
 	fs.StringVar(&c.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	fs.StringVar(&c.xenArgs, "xen-args", "", "extra Xen command line arguments")
 	fs.StringVar(&c.dom0Args, "dom0-args", "", "extra dom0 kernel command line arguments")
@@ -334,6 +336,24 @@ func prepare(c *config, dir string) (string, error) {
 	return out, f.Close()
 }
 
+// dom0Kernel is the dom0 kernel image: --dom0-kernel, else the image's
+// uncompressed vmlinux (Xen loads it without decompressing: ~4 s faster
+// under TCG), else vmlinuz.
+func dom0Kernel(c *config) string {
+	if c.dom0Kernel != "" {
+		return c.dom0Kernel
+	}
+	if p := filepath.Join(c.imageDir, "vmlinux"); fileExists(p) {
+		return p
+	}
+	return filepath.Join(c.imageDir, "vmlinuz")
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // qemuArgs builds the QEMU command line.
 func qemuArgs(c *config, initrd, id string) []string {
 	xen := "console=com1 com1=115200,8n1 dom0_mem=" + c.dom0Mem + ",max:" + c.dom0Mem +
@@ -353,7 +373,7 @@ func qemuArgs(c *config, initrd, id string) []string {
 	}
 	// QEMU's multiboot -initrd splits modules at commas; ",," is a literal comma.
 	esc := func(s string) string { return strings.ReplaceAll(s, ",", ",,") }
-	modules := esc(filepath.Join(c.imageDir, "vmlinuz")+" "+dom0) + "," + esc(initrd)
+	modules := esc(dom0Kernel(c)+" "+dom0) + "," + esc(initrd)
 	return []string{
 		"-machine", "pc,accel=tcg", "-cpu", c.cpu, "-m", c.mem, "-smp", strconv.Itoa(c.smp),
 		"-nographic", "-serial", "stdio", "-monitor", "none", "-nic", "none", "-no-reboot",
