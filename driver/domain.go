@@ -540,10 +540,14 @@ func (m *Domains) resync() error {
 		if info.DomID == 0 || info.Dying {
 			continue
 		}
-		if m.reg.byDomID(info.DomID) == nil {
+		if d := m.reg.byDomID(info.DomID); d == nil {
 			if _, err := m.adopt(info); err == nil {
 				m.streams.publish(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered"})
 			}
+		} else if info.Name != "" {
+			// A domain adopted while libxl was still building it had no
+			// name in xenstore yet.
+			m.reg.learnName(d, info.Name)
 		}
 	}
 	for _, d := range m.reg.all() {

@@ -123,3 +123,20 @@ func (r *registry) all() []*Domain {
 	}
 	return out
 }
+
+// learnName gives a nameless domain the name libxl now reports, unless
+// another domain holds that name. Lock order: registry, then domain.
+func (r *registry) learnName(d *Domain, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.name != "" {
+		return
+	}
+	if _, taken := r.byName[name]; taken {
+		return
+	}
+	d.name = name
+	r.byName[name] = d
+}

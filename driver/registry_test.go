@@ -70,3 +70,20 @@ func TestNotFoundMatchesBoth(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRegistryLearnsANameLate(t *testing.T) {
+	r := newRegistry()
+	nameless, holder := &Domain{}, &Domain{}
+	r.learnName(nameless, "web")
+	if nameless.name != "web" || r.byNameOrUUID("web", libxl.UUID{}, false) != nameless {
+		t.Fatal("the late name was not learned")
+	}
+	r.learnName(nameless, "other") // a domain keeps its first name
+	if nameless.name != "web" {
+		t.Fatalf("renamed to %q", nameless.name)
+	}
+	r.learnName(holder, "web") // taken by another domain
+	if holder.name != "" || r.byNameOrUUID("web", libxl.UUID{}, false) != nameless {
+		t.Fatal("a taken name was given away")
+	}
+}
