@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goxl/goxl/internal/bounded"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -35,10 +36,7 @@ var ErrStreamClosed = errors.New("driver: event stream closed")
 // consumer; a full buffer ends the stream (its channel closes after the
 // events already buffered) and Err returns ErrStreamOverflow.
 type EventStream struct {
-	ch     chan DomainEvent
-	mu     sync.Mutex
-	done   bool
-	err    error
+	events *bounded.Chan[DomainEvent]
 	remove func()
 }
 
@@ -46,45 +44,20 @@ func newEventStream(buffer int) *EventStream {
 	if buffer <= 0 {
 		buffer = 256
 	}
-	return &EventStream{ch: make(chan DomainEvent, buffer)}
+	return &EventStream{events: bounded.New[DomainEvent](buffer, ErrStreamOverflow)}
 }
 
 // C returns the events; it is closed when the stream ends.
-func (s *EventStream) C() <-chan DomainEvent { return s.ch }
+func (s *EventStream) C() <-chan DomainEvent { return s.events.C() }
 
 // Err returns nil while the stream runs, then why it ended.
-func (s *EventStream) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *EventStream) Err() error { return s.events.Err() }
 
-func (s *EventStream) send(e DomainEvent) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return
-	}
-	select {
-	case s.ch <- e:
-	default:
-		s.endLocked(ErrStreamOverflow)
-	}
-}
-
-func (s *EventStream) endLocked(err error) {
-	if s.done {
-		return
-	}
-	s.done, s.err = true, err
-	close(s.ch)
-}
+func (s *EventStream) send(e DomainEvent) { s.events.Send(e) }
 
 // Close ends the stream; buffered events stay readable.
 func (s *EventStream) Close() {
-	s.mu.Lock()
-	s.endLocked(ErrStreamClosed)
-	s.mu.Unlock()
+	s.events.End(ErrStreamClosed)
 	if s.remove != nil {
 		s.remove()
 	}

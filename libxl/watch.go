@@ -3,6 +3,8 @@ package libxl
 import (
 	"errors"
 	"sync"
+
+	"github.com/goxl/goxl/internal/bounded"
 )
 
 // ErrEventOverflow is what Subscription.Err returns after the buffer
@@ -27,15 +29,11 @@ const DefaultEventBuffer = 64
 // checks Err and resyncs. An event is never dropped silently.
 //
 // Lock rule: deliver runs on the thread inside libxl (usually the
-// dispatcher) and takes only mu, which is never held while calling libxl
-// or while blocking.
+// dispatcher) and takes only the channel's leaf lock (internal/bounded).
 type Subscription struct {
-	ch    chan Event
-	mu    sync.Mutex
-	done  bool
-	err   error
-	stop  func() // disables the generator and unsubscribes; set once armed
-	close sync.Once
+	events *bounded.Chan[Event]
+	stop   func() // disables the generator and unsubscribes; set once armed
+	close  sync.Once
 }
 
 // WatchOptions tune a subscription.
@@ -48,49 +46,21 @@ func newSubscription(buffer int) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
-	return &Subscription{ch: make(chan Event, buffer)}
+	return &Subscription{events: bounded.New[Event](buffer, ErrEventOverflow)}
 }
 
 // C returns the channel of events. It is closed after Close, after an
 // overflow, or after the ctx closed; Err says which.
-func (s *Subscription) C() <-chan Event { return s.ch }
+func (s *Subscription) C() <-chan Event { return s.events.C() }
 
 // Err returns nil while the subscription runs, then why it ended:
 // ErrEventOverflow, ErrSubscriptionClosed or ErrClosed (the ctx closed).
-func (s *Subscription) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
+func (s *Subscription) Err() error { return s.events.Err() }
 
 // deliver hands one event on without blocking; see the overflow policy.
-func (s *Subscription) deliver(e Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return
-	}
-	select {
-	case s.ch <- e:
-	default:
-		s.finishLocked(ErrEventOverflow)
-	}
-}
+func (s *Subscription) deliver(e Event) { s.events.Send(e) }
 
-func (s *Subscription) finish(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.finishLocked(err)
-}
-
-func (s *Subscription) finishLocked(err error) {
-	if s.done {
-		return
-	}
-	s.done = true
-	s.err = err
-	close(s.ch)
-}
+func (s *Subscription) finish(err error) { s.events.End(err) }
 
 // Close disables the event generator in libxl (libxl_evdisable_*), then
 // stops routing to this subscription and closes the channel. Events
