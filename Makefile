@@ -70,9 +70,10 @@ unit:
 model:
 	$(GO) test -race -count=1 -tags libxlmodel ./...
 
-# The C side (bridge, libxl helpers, the model) under AddressSanitizer.
+# The C side (bridge, libxl helpers, the model) under AddressSanitizer,
+# LeakSanitizer included.
 asan:
-	ASAN_OPTIONS=detect_leaks=0 $(GO) test -asan -count=1 -tags libxlmodel -short \
+	$(GO) test -asan -count=1 -tags libxlmodel -short \
 	  . ./libxl/ ./internal/libxlmodel/ ./driver/
 
 # Each fuzz target briefly; run longer by hand with FUZZTIME=10m.
