@@ -404,6 +404,18 @@ func (m *Domains) handle(q queued) {
 		return
 	}
 	ev := q.ev
+	if ev.DomID != d.domid {
+		// An event of an earlier incarnation: the death of the old domid
+		// of a domain restarted by on_reboot=restart can arrive after the
+		// new one runs. Report it; it says nothing about the current one.
+		e := DomainEvent{DomID: ev.DomID, Name: d.name, Kind: "death", State: StateDestroyed}
+		if ev.Type == libxl.EventDomainShutdown {
+			e.Kind, e.Reason, e.ReasonName, e.State = "shutdown", ev.Shutdown, ev.Shutdown.String(), StateShutoff
+		}
+		d.mu.Unlock()
+		m.streams.publish(e)
+		return
+	}
 	switch ev.Type {
 	case libxl.EventDomainShutdown:
 		d.reason = ev.Shutdown

@@ -120,7 +120,9 @@ func setup(t *testing.T) *env {
 		e.checkHooks("the test")
 		left := e.liveGuests(30 * time.Second)
 		for _, d := range left {
-			e.doms.Destroy(context.Background(), fmt.Sprint(d.DomID))
+			// Through libxl directly: the driver's view of a leftover
+			// may be what the test found wrong.
+			e.drv.Ctx().DestroyDomain(context.Background(), d.DomID)
 		}
 		doms.Close()
 		if err := drv.Close(); err != nil {
@@ -374,18 +376,51 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 
 func TestCreateCancelLeavesNothing(t *testing.T) {
 	e := setup(t)
-	for _, after := range []time.Duration{500 * time.Millisecond, 3 * time.Second} {
+	// Two cancellation points: early (a fixed delay into the build), and
+	// mid-build (as soon as libxl has made the domain, before create
+	// returns). A create that finished before the cancel took effect is a
+	// success and its domain is destroyed here; one that was cut short
+	// must leave nothing.
+	points := map[string]func(cancel context.CancelFunc){
+		"after 300ms": func(cancel context.CancelFunc) { time.AfterFunc(300*time.Millisecond, cancel) },
+		"once the domain exists": func(cancel context.CancelFunc) {
+			go func() {
+				for i := 0; i < 6000; i++ {
+					if _, err := e.drv.Ctx().DomainIDByName("cancel1"); err == nil {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				cancel()
+			}()
+		},
+	}
+	aborted := 0
+	for name, arm := range points {
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(after, cancel)
-		err := timed(t, fmt.Sprintf("create cancelled after %v", after), func() error {
-			_, err := e.doms.Create(ctx, guestConfig(t, "cancel1", nil), driver.CreateOptions{})
+		arm(cancel)
+		var dom *driver.Domain
+		err := timed(t, "create cancelled "+name, func() error {
+			var err error
+			dom, err = e.doms.Create(ctx, guestConfig(t, "cancel1", nil), driver.CreateOptions{})
 			return err
 		})
 		cancel()
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled create: %v", err)
+		switch {
+		case err == nil:
+			t.Logf("%s: create completed before the cancel took effect", name)
+			if err := e.doms.Destroy(ctxT(t, time.Minute), fmt.Sprint(dom.Snapshot().DomID)); err != nil {
+				t.Fatal(err)
+			}
+		case errors.Is(err, context.Canceled):
+			aborted++
+		default:
+			t.Fatalf("cancelled create (%s): %v", name, err)
 		}
 		e.noGuests()
+	}
+	if aborted == 0 {
+		t.Fatal("no create was cut short by its cancellation: the test proved nothing")
 	}
 }
 
