@@ -131,7 +131,9 @@ func Violations() []Violation {
 		return nil
 	}
 	defer C.free(unsafe.Pointer(buf))
-	n = int(C.libxlmodel_violations_copy(buf, C.int(n)))
+	// More may have been recorded since the first call: the copy holds
+	// at most the n it had room for.
+	n = min(n, int(C.libxlmodel_violations_copy(buf, C.int(n))))
 	items := unsafe.Slice(buf, n)
 	out := make([]Violation, 0, n)
 	for i := range items {
