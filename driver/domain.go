@@ -499,6 +499,12 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan) {
 	name, cfg := d.name, d.cfg
 	d.mu.Unlock()
 
+	if plan == PlanRestart {
+		// Before the destroy: its DOMAIN_DEATH must find the domain
+		// restarting, not shut off, or it would be marked destroyed.
+		m.progress("restarting %s", name)
+		d.apply(TrRestart, "restarting")
+	}
 	if err := m.ctx.DestroyDomain(ctx, domid); err != nil && !errors.Is(err, libxl.ErrDomainNotFound) {
 		m.log.Error("driver: on_* destroy failed", "domain", name, "domid", domid, "err", err)
 		return
@@ -508,8 +514,6 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan) {
 		m.forget(d)
 		return
 	}
-	m.progress("restarting %s", name)
-	d.apply(TrRestart, "restarting")
 	m.unwatch(d)
 	newID, err := m.build(ctx, d, cfg, "", false)
 	if err != nil {
