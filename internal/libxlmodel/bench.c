@@ -67,22 +67,7 @@ static int64_t wall_ns(void)
 }
 
 /* Locks a live ctx for a bench call, as an API entry would. */
-static model_ctx *bench_enter(libxl_ctx *p, const char *api)
-{
-    model_ctx *c;
-    if (!model_api_entry_ok(p, api))
-        return NULL;
-    c = model_ctx_pin(p, api, LIBXLMODEL_V_API_MISUSE);
-    if (!c)
-        return NULL;
-    model_ctx_lock(c);
-    model_ctx_unpin(c);
-    if (c->magic != CTX_MAGIC_LIVE) {
-        model_ctx_unlock(c);
-        return NULL;
-    }
-    return c;
-}
+static model_ctx *bench_enter(libxl_ctx *p, const char *api) { return model_enter_locked(p, api); }
 
 static void bench_leave(model_ctx *c, model_egc *egc)
 {

@@ -197,7 +197,7 @@ void model_ctx_unpin(model_ctx *ctx)
 
 /* Pins, locks and re-checks liveness (a concurrent ctx_free may have won
  * between the lookup and the lock). Returns NULL, unlocked, if dead. */
-static model_ctx *enter_locked(libxl_ctx *p, const char *api)
+model_ctx *model_enter_locked(libxl_ctx *p, const char *api)
 {
     model_ctx *c;
     if (!model_api_entry_ok(p, api))
@@ -215,7 +215,7 @@ static model_ctx *enter_locked(libxl_ctx *p, const char *api)
     return c;
 }
 
-model_ctx *model_api_enter(libxl_ctx *p, const char *api) { return enter_locked(p, api); }
+model_ctx *model_api_enter(libxl_ctx *p, const char *api) { return model_enter_locked(p, api); }
 
 bool model_api_entry_ok(libxl_ctx *ctx, const char *api)
 {
@@ -395,7 +395,7 @@ int libxlmodel_set_ctx_mode(libxl_ctx *p, int mode)
     int rc = -1;
     if (mode < 0 || mode >= LIBXLMODEL_MODE_COUNT)
         return -1;
-    c = enter_locked(p, "libxlmodel_set_ctx_mode");
+    c = model_enter_locked(p, "libxlmodel_set_ctx_mode");
     if (!c)
         return -1;
     if (!c->hooks_registered && !c->regs) {
@@ -411,7 +411,7 @@ int libxlmodel_set_ctx_mode(libxl_ctx *p, int mode)
 
 int libxlmodel_ctx_mode(libxl_ctx *p)
 {
-    model_ctx *c = enter_locked(p, "libxlmodel_ctx_mode");
+    model_ctx *c = model_enter_locked(p, "libxlmodel_ctx_mode");
     int mode;
     if (!c)
         return -1;
@@ -424,7 +424,7 @@ int libxlmodel_ctx_mode(libxl_ctx *p)
 
 void libxl_osevent_register_hooks(libxl_ctx *p, const libxl_osevent_hooks *hooks, void *user)
 {
-    model_ctx *c = enter_locked(p, "libxl_osevent_register_hooks");
+    model_ctx *c = model_enter_locked(p, "libxl_osevent_register_hooks");
     if (!c)
         return;
     if (c->hooks_registered || c->regs)
@@ -440,7 +440,7 @@ void libxl_osevent_register_hooks(libxl_ctx *p, const libxl_osevent_hooks *hooks
 
 void libxl_event_register_callbacks(libxl_ctx *p, const libxl_event_hooks *hooks, void *user)
 {
-    model_ctx *c = enter_locked(p, "libxl_event_register_callbacks");
+    model_ctx *c = model_enter_locked(p, "libxl_event_register_callbacks");
     if (!c)
         return;
     c->event_hooks = hooks;
@@ -450,7 +450,7 @@ void libxl_event_register_callbacks(libxl_ctx *p, const libxl_event_hooks *hooks
 
 void libxl_childproc_setmode(libxl_ctx *p, const libxl_childproc_hooks *hooks, void *user)
 {
-    model_ctx *c = enter_locked(p, "libxl_childproc_setmode");
+    model_ctx *c = model_enter_locked(p, "libxl_childproc_setmode");
     if (!c)
         return;
     c->child_hooks = hooks;
@@ -460,7 +460,7 @@ void libxl_childproc_setmode(libxl_ctx *p, const libxl_childproc_hooks *hooks, v
 
 void libxl_childproc_sigchld_occurred(libxl_ctx *p)
 {
-    model_ctx *c = enter_locked(p, "libxl_childproc_sigchld_occurred");
+    model_ctx *c = model_enter_locked(p, "libxl_childproc_sigchld_occurred");
     if (!c)
         return;
     if (!c->child_hooks || c->child_hooks->chldowner != libxl_sigchld_owner_mainloop)
@@ -472,7 +472,7 @@ void libxl_childproc_sigchld_occurred(libxl_ctx *p)
 
 int libxl_childproc_reaped(libxl_ctx *p, pid_t pid, int status)
 {
-    model_ctx *c = enter_locked(p, "libxl_childproc_reaped");
+    model_ctx *c = model_enter_locked(p, "libxl_childproc_reaped");
     (void)pid;
     (void)status;
     if (!c)
@@ -483,7 +483,7 @@ int libxl_childproc_reaped(libxl_ctx *p, pid_t pid, int status)
 
 const libxl_version_info *libxl_get_version_info(libxl_ctx *p)
 {
-    model_ctx *c = enter_locked(p, "libxl_get_version_info");
+    model_ctx *c = model_enter_locked(p, "libxl_get_version_info");
     if (!c)
         return NULL;
     model_ctx_unlock(c);
@@ -530,7 +530,7 @@ void model_fill_dominfo(libxl_dominfo *d, uint32_t domid, bool paused, bool shut
 
 libxl_dominfo *libxl_list_domain(libxl_ctx *p, int *nb_domain_out)
 {
-    model_ctx *c = enter_locked(p, "libxl_list_domain");
+    model_ctx *c = model_enter_locked(p, "libxl_list_domain");
     libxl_dominfo *list;
     if (!c)
         return NULL;
@@ -549,7 +549,7 @@ void libxl_dominfo_list_free(libxl_dominfo *list, int nb_domain)
 
 int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
 {
-    model_ctx *c = enter_locked(p, "libxl_domain_info");
+    model_ctx *c = model_enter_locked(p, "libxl_domain_info");
     if (!c)
         return ERROR_FAIL;
     model_ctx_unlock(c);
@@ -584,7 +584,7 @@ int libxl_evenable_domain_death(libxl_ctx *p, uint32_t domid, libxl_ev_user user
     model_egc egc;
     struct libxl__evgen_domain_death *e;
     int rc = 0;
-    c = enter_locked(p, "libxl_evenable_domain_death");
+    c = model_enter_locked(p, "libxl_evenable_domain_death");
     if (!c)
         return ERROR_FAIL;
     model_egc_init(&egc, c);
@@ -640,7 +640,7 @@ void libxl_evdisable_domain_death(libxl_ctx *p, libxl_evgen_domain_death *evgen)
     model_ctx *c;
     model_egc egc;
     model_evgen **pp;
-    c = enter_locked(p, "libxl_evdisable_domain_death");
+    c = model_enter_locked(p, "libxl_evdisable_domain_death");
     if (!c)
         return;
     model_egc_init(&egc, c);

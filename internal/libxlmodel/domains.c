@@ -91,19 +91,9 @@ void model_domains_ctx_free(model_ctx *ctx)
 
 static model_ctx *dom_enter(libxl_ctx *p, const char *api, model_egc *egc)
 {
-    model_ctx *c;
-    if (!model_api_entry_ok(p, api))
-        return NULL;
-    c = model_ctx_pin(p, api, LIBXLMODEL_V_API_MISUSE);
-    if (!c)
-        return NULL;
-    model_egc_init(egc, c);
-    model_ctx_lock(c);
-    model_ctx_unpin(c);
-    if (c->magic != CTX_MAGIC_LIVE) {
-        model_ctx_unlock(c);
-        return NULL;
-    }
+    model_ctx *c = model_enter_locked(p, api);
+    if (c)
+        model_egc_init(egc, c);
     return c;
 }
 

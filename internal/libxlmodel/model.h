@@ -380,4 +380,8 @@ void model_fill_dominfo(libxl_dominfo *d, uint32_t domid, bool paused, bool shut
 void model_evgen_domain_event(model_egc *egc, model_ctx *ctx, uint32_t domid,
                               libxl_event_type type, int shutdown_reason);
 
+/* The start of every libxl entry point: pins, locks and re-checks that the
+ * ctx is live; NULL (unlocked, violation recorded) if it is not. */
+model_ctx *model_enter_locked(libxl_ctx *p, const char *api);
+
 #endif
