@@ -120,7 +120,7 @@ bench: bench-deps
 	@if [ "$(BENCH_XEN)" = 1 ]; then \
 	  echo "==> bench: Xen under QEMU (goxl vs xl, PV guest create/destroy)"; \
 	  $(GO) build -o $(BUILD)/bench/goxl ./cmd/goxl/; \
-	  CGO_ENABLED=0 $(GO) build -o $(BUILD)/bench/xenbench ./tests/bench/cmd/xenbench/; \
+	  $(GO) build -o $(BUILD)/bench/xenbench ./tests/bench/cmd/xenbench/; \
 	  tests/xenvm/xenvm run --timeout 900s \
 	    --file $(BUILD)/bench/goxl:/usr/local/bin/goxl \
 	    --file $(BUILD)/bench/xenbench:/payload/xenbench \

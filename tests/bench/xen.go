@@ -8,5 +8,9 @@ type XenResult struct {
 	XLCreateMS    []float64 `json:"xl_create_ms"`
 	GoxlDestroyMS []float64 `json:"goxl_destroy_ms"`
 	XLDestroyMS   []float64 `json:"xl_destroy_ms"`
-	Error         string    `json:"error,omitempty"`
+	// Through the goxl library in a long-lived process (driver and ctx
+	// already open), as a management daemon sees it: no process start.
+	LibCreateMS  []float64 `json:"lib_create_ms,omitempty"`
+	LibDestroyMS []float64 `json:"lib_destroy_ms,omitempty"`
+	Error        string    `json:"error,omitempty"`
 }

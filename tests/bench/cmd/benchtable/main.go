@@ -399,6 +399,13 @@ func writeTable(w io.Writer, raw *Raw) {
 				len(x.GoxlCreateMS), gc, xc, ratio(gc, xc), verdict(gc <= 1.05*xc, gc > 0 && xc > 0))
 			fmt.Fprintf(w, "| Xen: destroy→death, median of %d | %.0f ms | xl destroy %.0f ms | %s | ≤1.05× | %s |\n",
 				len(x.GoxlDestroyMS), gd, xd, ratio(gd, xd), verdict(gd <= 1.05*xd, gd > 0 && xd > 0))
+			if len(x.LibCreateMS) > 0 {
+				lc, ld := median(x.LibCreateMS), median(x.LibDestroyMS)
+				fmt.Fprintf(w, "| Xen: PV create→running through the library (daemon, ctx open), median of %d | %.0f ms | xl create %.0f ms | %s | ≤1.05× | %s |\n",
+					len(x.LibCreateMS), lc, xc, ratio(lc, xc), verdict(lc <= 1.05*xc, lc > 0 && xc > 0))
+				fmt.Fprintf(w, "| Xen: destroy→death through the library (daemon, ctx open), median of %d | %.0f ms | xl destroy %.0f ms | %s | ≤1.05× | %s |\n",
+					len(x.LibDestroyMS), ld, xd, ratio(ld, xd), verdict(ld <= 1.05*xd, ld > 0 && xd > 0))
+			}
 		}
 	}
 
