@@ -97,12 +97,17 @@ static uint64_t ctx_next_id;
 
 bool model_slab_contains_ctx(const void *p)
 {
+    return model_in_slabs((void *const *)ctx_slabs, ctx_nslabs, sizeof(model_ctx), CTX_SLAB, p);
+}
+
+bool model_in_slabs(void *const *slabs, int nslabs, size_t elem, int per_slab, const void *p)
+{
     int i;
-    for (i = 0; i < ctx_nslabs; i++) {
-        const char *base = (const char *)ctx_slabs[i];
+    for (i = 0; i < nslabs; i++) {
+        const char *base = slabs[i];
         const char *q = p;
-        if (q >= base && q < base + sizeof(model_ctx) * CTX_SLAB)
-            return (size_t)(q - base) % sizeof(model_ctx) == 0;
+        if (q >= base && q < base + elem * (size_t)per_slab)
+            return (size_t)(q - base) % elem == 0;
     }
     return false;
 }

@@ -384,4 +384,9 @@ void model_evgen_domain_event(model_egc *egc, model_ctx *ctx, uint32_t domid,
  * ctx is live; NULL (unlocked, violation recorded) if it is not. */
 model_ctx *model_enter_locked(libxl_ctx *p, const char *api);
 
+/* Whether p is the start of an element of one of nslabs arrays of
+ * per_slab elements of size elem: how a pointer from the application is
+ * recognised without reading through it. Caller holds the slabs' lock. */
+bool model_in_slabs(void *const *slabs, int nslabs, size_t elem, int per_slab, const void *p);
+
 #endif

@@ -35,14 +35,7 @@ static const model_reg_ops orphan_ops;
 
 bool model_slab_contains_reg(const void *p)
 {
-    int i;
-    for (i = 0; i < reg_nslabs; i++) {
-        const char *base = (const char *)reg_slabs[i];
-        const char *q = p;
-        if (q >= base && q < base + sizeof(model_reg) * REG_SLAB)
-            return (size_t)(q - base) % sizeof(model_reg) == 0;
-    }
-    return false;
+    return model_in_slabs((void *const *)reg_slabs, reg_nslabs, sizeof(model_reg), REG_SLAB, p);
 }
 
 /* g_model.mu held */

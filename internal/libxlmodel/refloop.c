@@ -133,23 +133,35 @@ static bool rl_register_fails(libxlmodel_refloop *loop)
     return n == nth || (every && n > nth && (n - nth) % every == 0);
 }
 
-static int rl_fd_register(void *user, int fd, void **for_app_out, short events, void *for_libxl)
+/* The part fd and timeout registrations share: injected faults, the
+ * record, the for_app token. Returns the record with loop->mu held for the
+ * caller to finish, or NULL (unlocked) when the registration fails. */
+static rl_reg *rl_register_locked(rl_binding *b, int kind, void *for_libxl, void **for_app_out)
 {
-    rl_binding *b = user;
     libxlmodel_refloop *loop = b->loop;
     rl_reg *r;
     rl_hook_faults(b);
     pthread_mutex_lock(&loop->mu);
     if (rl_register_fails(loop) || !(r = rl_add(loop))) {
         pthread_mutex_unlock(&loop->mu);
-        return ERROR_OSEVENT_REG_FAIL;
+        return NULL;
     }
     r->b = b;
-    r->kind = RL_FD;
-    r->fd = fd;
-    r->events = events;
+    r->kind = kind;
     r->for_libxl = for_libxl;
     *for_app_out = (void *)(uintptr_t)r->id;
+    return r;
+}
+
+static int rl_fd_register(void *user, int fd, void **for_app_out, short events, void *for_libxl)
+{
+    rl_binding *b = user;
+    libxlmodel_refloop *loop = b->loop;
+    rl_reg *r = rl_register_locked(b, RL_FD, for_libxl, for_app_out);
+    if (!r)
+        return ERROR_OSEVENT_REG_FAIL;
+    r->fd = fd;
+    r->events = events;
     pthread_mutex_unlock(&loop->mu);
     rl_wake(loop);
     return 0;
@@ -202,18 +214,10 @@ static int rl_timeout_register(void *user, void **for_app_out, struct timeval ab
 {
     rl_binding *b = user;
     libxlmodel_refloop *loop = b->loop;
-    rl_reg *r;
-    rl_hook_faults(b);
-    pthread_mutex_lock(&loop->mu);
-    if (rl_register_fails(loop) || !(r = rl_add(loop))) {
-        pthread_mutex_unlock(&loop->mu);
+    rl_reg *r = rl_register_locked(b, RL_TIMEOUT, for_libxl, for_app_out);
+    if (!r)
         return ERROR_OSEVENT_REG_FAIL;
-    }
-    r->b = b;
-    r->kind = RL_TIMEOUT;
     r->abs = abs;
-    r->for_libxl = for_libxl;
-    *for_app_out = (void *)(uintptr_t)r->id;
     pthread_mutex_unlock(&loop->mu);
     if (loop->f.occurred_inside_hook)
         /* The classic mistake: "it is due, deliver it right here". */
