@@ -381,17 +381,26 @@ func (b *Binding) CloseGate() error {
 func (b *Binding) Reap() (fds, timeouts int) {
 	l := b.l
 	l.mu.Lock()
-	fds, timeouts = l.reapLocked(b)
+	fds, timeouts, reaped := l.reapLocked(b)
 	l.mu.Unlock()
+	l.emitAll(reaped)
 	return fds, timeouts
 }
 
-func (l *Loop) reapLocked(b *Binding) (fds, timeouts int) {
+// reapLocked forgets b's registrations. With tracing on it returns their
+// trace events, for the caller to emit once Loop.mu is released.
+func (l *Loop) reapLocked(b *Binding) (fds, timeouts int, reaped []TraceEvent) {
 	for _, r := range b.fdRegs {
+		if l.trace != nil {
+			reaped = append(reaped, TraceEvent{Op: OpReaped, Binding: b.id, Reg: r.id, FD: r.fd})
+		}
 		l.unlinkFD(r)
 		fds++
 	}
 	for _, t := range b.timeouts {
+		if l.trace != nil {
+			reaped = append(reaped, TraceEvent{Op: OpReaped, Binding: b.id, Reg: t.id, Timeout: true})
+		}
 		l.unlinkTimeout(t)
 		timeouts++
 	}
@@ -400,7 +409,13 @@ func (l *Loop) reapLocked(b *Binding) (fds, timeouts int) {
 		l.stats.reaped.Add(n)
 		b.stats.reaped.Add(n)
 	}
-	return fds, timeouts
+	return fds, timeouts, reaped
+}
+
+func (l *Loop) emitAll(evs []TraceEvent) {
+	for _, ev := range evs {
+		l.emit(ev)
+	}
 }
 
 // Detach implements osevent.Quiescer: it closes the gate (without
@@ -410,13 +425,15 @@ func (l *Loop) reapLocked(b *Binding) (fds, timeouts int) {
 func (b *Binding) Detach() {
 	b.gate.Store(true)
 	l := b.l
+	var reaped []TraceEvent
 	l.mu.Lock()
 	if !b.detached {
-		l.reapLocked(b)
+		_, _, reaped = l.reapLocked(b)
 		b.detached = true
 		delete(l.bindings, b)
 	}
 	l.mu.Unlock()
+	l.emitAll(reaped)
 }
 
 // Stats returns the binding's counters. Rounds and StaleEpoll are

@@ -40,10 +40,11 @@ const (
 	OpOccurredFD      // delivery of an fd event
 	OpOccurredTimeout // delivery of a timeout
 	OpDropped         // a delivery dropped because its registration died
+	OpReaped          // a registration forgotten, undelivered, by Reap or Detach
 )
 
 var opNames = [...]string{"?", "fd_register", "fd_modify", "fd_deregister", "timeout_register",
-	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped"}
+	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped", "reaped"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

@@ -47,6 +47,8 @@ func (ev TraceEvent) String() string {
 		fmt.Fprintf(&b, "  loop: occurred_timeout %s b%d", ev.regName(), ev.Binding)
 	case OpDropped:
 		fmt.Fprintf(&b, "  loop: dropped %s (no longer live) b%d", ev.regName(), ev.Binding)
+	case OpReaped:
+		fmt.Fprintf(&b, "  loop: reaped %s at ctx close b%d", ev.regName(), ev.Binding)
 	default:
 		fmt.Fprintf(&b, "HOOK %-18s b%d", ev.Op, ev.Binding)
 		switch ev.Op {

@@ -58,11 +58,16 @@ func (c *Checker) Observe(ev eventloop.TraceEvent) {
 		c.problems = append(c.problems, "hook failed: "+ev.String())
 	case ev.Op == eventloop.OpTimeoutRegister:
 		c.timeouts[k] = &timeoutState{history: []string{ev.String()}}
-	case ev.Timeout && (ev.Op == eventloop.OpTimeoutModify || ev.Op == eventloop.OpTimeoutDeregister || ev.Op == eventloop.OpDropped):
+	case ev.Timeout && (ev.Op == eventloop.OpTimeoutModify || ev.Op == eventloop.OpTimeoutDeregister ||
+		ev.Op == eventloop.OpDropped || ev.Op == eventloop.OpReaped):
 		if t := c.timeouts[k]; t != nil {
 			t.history = append(t.history, ev.String())
-			if ev.Op == eventloop.OpTimeoutDeregister {
-				delete(c.timeouts, k) // 4.2.0/4.2.1 only: no delivery owed
+			// No delivery is owed after a 4.2.0/4.2.1 deregister, nor
+			// after the ctx's close reaped the timeout (libxl_ctx_free
+			// follows; libxl 4.17 may leave fire-now timeouts pending
+			// when an operation completed before they were delivered).
+			if ev.Op == eventloop.OpTimeoutDeregister || ev.Op == eventloop.OpReaped {
+				delete(c.timeouts, k)
 			}
 		}
 	case ev.Op == eventloop.OpOccurredTimeout:

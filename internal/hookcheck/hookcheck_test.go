@@ -57,6 +57,16 @@ func TestHookErrorsAndUnknownIDs(t *testing.T) {
 	}
 }
 
+func TestReapedAtCloseIsNotOwed(t *testing.T) {
+	c := New(nil)
+	c.Observe(ev(eventloop.OpTimeoutRegister, 8))
+	c.Observe(ev(eventloop.OpTimeoutModify, 8))
+	c.Observe(ev(eventloop.OpReaped, 8))
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestForgetAfterClose(t *testing.T) {
 	c := New(nil)
 	c.Observe(ev(eventloop.OpTimeoutRegister, 4))
