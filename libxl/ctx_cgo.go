@@ -44,8 +44,7 @@ type Ctx struct {
 	serial     sync.Mutex
 	serialised bool
 
-	aos    sync.WaitGroup // async operations started and not yet completed
-	aoLive atomic.Int64
+	aos sync.WaitGroup // async operations started and not yet completed
 
 	subsMu sync.Mutex // guards subs; never held while calling libxl
 	subs   map[uint64]func(Event)
@@ -53,9 +52,8 @@ type Ctx struct {
 
 	evgens evgenSet
 
-	unclaimedEvents atomic.Uint64
-	closeOnce       sync.Once
-	closeErr        error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New allocates a libxl ctx and wires it to opts.Hooks, in the order the

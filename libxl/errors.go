@@ -93,15 +93,6 @@ func (e Error) Name() string {
 
 func (e Error) Error() string { return "libxl: " + e.Name() }
 
-// errorFromRC turns a libxl return code into nil or an Error. A positive
-// code is a hook's own failure code passed up by libxl.
-func errorFromRC(rc int) error {
-	if rc == 0 {
-		return nil
-	}
-	return Error(rc)
-}
-
 // Errors that goxl itself reports, for cases libxl has no code for.
 var (
 	// ErrNotSupported: this build of goxl has no cgo, so no libxl.

@@ -59,7 +59,6 @@ func (c *Ctx) route(e Event) {
 	case c.opts.OnEvent != nil:
 		c.opts.OnEvent(e)
 	default:
-		c.unclaimedEvents.Add(1)
 		c.opts.Logger.Debug("libxl event with no subscriber", slog.String("event", e.String()))
 	}
 }
