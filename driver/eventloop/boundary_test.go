@@ -443,7 +443,11 @@ func TestStaleEpollEntryOfReusedNumber(t *testing.T) {
 		}
 	})
 	defer unix.Close(newW)
-	waitFor(t, "stale epoll events", 5*time.Second, func() bool { return l.Stats().StaleEpoll > 10 })
+	waitFor(t, "stale epoll events", 5*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return l.Stats().StaleEpoll > 10 || fresh.deliveries > 0
+	})
 	c.with(func() {
 		if fresh.deliveries != 0 {
 			t.Errorf("the old file's readiness reached the new registration %d times", fresh.deliveries)
