@@ -400,4 +400,3 @@ func waitGateWaiting(t *testing.T, b *Binding) {
 		return false
 	})
 }
-
