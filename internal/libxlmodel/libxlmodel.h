@@ -45,6 +45,12 @@ typedef enum {
     LIBXLMODEL_V_TIMEOUT_EARLY,
     LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING,
     LIBXLMODEL_V_API_MISUSE,
+    /* libxl_ctx_free found an fd registered or a timeout armed (4.17 and
+     * 4.2 assert efds and etimes are empty and abort). */
+    LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS,
+    /* libxl_ctx_free found a forked child not yet reaped (4.17's
+     * libxl_childproc_setmode asserts ctx->children is empty). */
+    LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN,
     LIBXLMODEL_V_COUNT
 } libxlmodel_violation_kind;
 
@@ -196,6 +202,13 @@ typedef struct {
 } libxlmodel_race_counters;
 
 void libxlmodel_race_counters_read(libxlmodel_race_counters *out);
+
+/* Registers, outside any operation, an eventfd for POLLIN (never ready)
+ * and returns it, or -1. libxl
+ * holds an fd only for an operation in progress or its own watches, so a
+ * ctx freed with it still registered is the violation
+ * ctx_free_with_registrations. Close the fd after libxl_ctx_free. */
+int libxlmodel_hold_fd(libxl_ctx *ctx);
 
 /* ---- Reference application loop (refloop.c) ---- */
 

@@ -93,6 +93,8 @@ const (
 	TimeoutEarly                 ViolationKind = C.LIBXLMODEL_V_TIMEOUT_EARLY
 	CtxFreeWithAORunning         ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING
 	APIMisuse                    ViolationKind = C.LIBXLMODEL_V_API_MISUSE
+	CtxFreeWithRegistrations     ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS
+	CtxFreeWithChildren          ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN
 	NumViolationKinds                          = int(C.LIBXLMODEL_V_COUNT)
 )
 
