@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -441,4 +442,62 @@ func TestCloseRacesOperations(t *testing.T) {
 	t.Logf("operations run to the end: %d, refused as closed: %d", ran.Load(), refused.Load())
 	requireNoViolations(t)
 	requireEmptyLoop(t, d)
+}
+
+// 4.17's destroy forks a child, reaped only by libxl_childproc_sigchld_occurred
+// (goxl's SIGCHLD forwarder, libxl_sigchld_owner_mainloop), which waits
+// for libxl's own pids only. os/exec children of the same process run
+// beside it: every one of them and every destroy gets its own exit, none
+// is taken by the other side and none is lost.
+func TestExecChildrenBesideForkingDestroys(t *testing.T) {
+	libxlmodel.Reset()
+	base := leakcheck.Take()
+	d := newModelDriver(t, libxlmodel.Mode417)
+	cfg := &libxl.DomainConfig{Name: "forker", Type: libxl.DomainTypePV, Kernel: "/dev/null", MemoryMB: 64, VCPUs: 1}
+	const rounds, workers = 20, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers*rounds)
+	for w := 0; w < workers; w++ {
+		wg.Add(2)
+		go func() { // libxl side: create then destroy (forks)
+			defer wg.Done()
+			c, err := d.OpenCtx()
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < rounds; i++ {
+				id, err := c.CreateDomain(context.Background(), cfg)
+				if err == nil {
+					err = c.DestroyDomain(context.Background(), id)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("destroy round %d: %w", i, err)
+				}
+			}
+			errs <- c.Close()
+		}()
+		go func(w int) { // os/exec side: exit codes that name the child
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				code := 1 + (w*rounds+i)%100
+				err := exec.Command("/bin/sh", "-c", fmt.Sprintf("exit %d", code)).Run()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != code {
+					errs <- fmt.Errorf("exec child %d: want exit %d, got %v", i, code, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, d.Close())
+	requireNoViolations(t)
+	cnt := libxlmodel.Counters()
+	require.Equal(t, uint64(workers*rounds), cnt.ChildrenForked, "every destroy forked")
+	require.Equal(t, cnt.ChildrenForked, cnt.ChildrenReaped, "every libxl child reaped by libxl")
+	base.Check(t, 5*time.Second)
 }

@@ -51,6 +51,9 @@ typedef enum {
     /* libxl_ctx_free found a forked child not yet reaped (4.17's
      * libxl_childproc_setmode asserts ctx->children is empty). */
     LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN,
+    /* waitpid on one of libxl's children found none: another waiter of
+     * the process reaped it (libxl: an event-loop disaster). */
+    LIBXLMODEL_V_CHILD_STOLEN,
     LIBXLMODEL_V_COUNT
 } libxlmodel_violation_kind;
 
@@ -76,6 +79,7 @@ typedef struct {
     uint64_t spurious_fd; /* live, but a re-poll found nothing ready */
     uint64_t ops_started, ops_completed, ops_failed, ops_abandoned;
     uint64_t ctx_allocs, ctx_frees;
+    uint64_t children_forked, children_reaped;
     uint64_t violations[LIBXLMODEL_V_COUNT];
     uint64_t violations_total;
 } libxlmodel_counters;
