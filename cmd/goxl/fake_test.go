@@ -108,7 +108,9 @@ func (f *fakeBackend) Restore(_ context.Context, path string, opts RestoreOption
 	f.restore = opts
 	return driver.DomainSnapshot{Name: "restored", DomID: 10, State: driver.StateRunning}, f.record("restore %s", path)
 }
-func (f *fakeBackend) WaitGone(_ context.Context, ref string) error { return f.record("waitgone %s", ref) }
+func (f *fakeBackend) WaitGone(_ context.Context, ref string) error {
+	return f.record("waitgone %s", ref)
+}
 func (f *fakeBackend) Destroy(_ context.Context, ref string) error {
 	if _, err := f.find(ref); err != nil {
 		return err
@@ -130,8 +132,10 @@ func (f *fakeBackend) Reboot(_ context.Context, ref string, o ShutdownOptions) e
 	f.mu.Unlock()
 	return f.record("reboot %s", ref)
 }
-func (f *fakeBackend) Pause(_ context.Context, ref string) error   { return f.record("pause %s", ref) }
-func (f *fakeBackend) Unpause(_ context.Context, ref string) error { return f.record("unpause %s", ref) }
+func (f *fakeBackend) Pause(_ context.Context, ref string) error { return f.record("pause %s", ref) }
+func (f *fakeBackend) Unpause(_ context.Context, ref string) error {
+	return f.record("unpause %s", ref)
+}
 func (f *fakeBackend) Save(_ context.Context, ref, path string, o SaveOptions) error {
 	f.save = o
 	return f.record("save %s %s", ref, path)

@@ -118,7 +118,7 @@ func TestCreateOverrides(t *testing.T) {
 func TestConfigErrorsExit5(t *testing.T) {
 	dir := t.TempDir()
 	for name, text := range map[string]string{
-		"noname.json": `{"c_info":{"type":"pv"}}`,
+		"noname.json":  `{"c_info":{"type":"pv"}}`,
 		"badtype.json": `{"c_info":{"name":"x","type":"qemu"}}`,
 		"syntax.cfg":   "name='x\nmemory=1\n",
 		"unknown.cfg":  "name='x'\nmemroy=1\n",
