@@ -270,9 +270,13 @@ func TestCallbackPanicIsRecovered(t *testing.T) {
 	var mu sync.Mutex
 	var reported []error
 	var tracePanics atomic.Bool
+	var sinkPanicTraces atomic.Int64
 	l := newLoop(t, Options{
 		OnCallbackPanic: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() },
 		Trace: func(ev TraceEvent) {
+			if ev.Op == OpSinkPanic && errors.Is(ev.Err, ErrCallbackPanic) && strings.Contains(ev.String(), "panicked") {
+				sinkPanicTraces.Add(1)
+			}
 			if tracePanics.Load() && ev.Op == OpTimeoutRegister {
 				panic("trace boom")
 			}
@@ -321,6 +325,9 @@ func TestCallbackPanicIsRecovered(t *testing.T) {
 	s := b.Stats()
 	if s.CallbackPanics < 4 || s.Timeouts != 0 || s.TimeoutDeliveries != 2 {
 		t.Errorf("binding stats %+v: want >= 4 panics, the panicking timeout delivered and forgotten", s)
+	}
+	if n := sinkPanicTraces.Load(); n != int64(s.CallbackPanics) {
+		t.Errorf("%d Sink panics traced as OpSinkPanic, %d counted", n, s.CallbackPanics)
 	}
 	if ls := l.Stats(); ls.CallbackPanics != s.CallbackPanics+1 {
 		t.Errorf("loop counts %d panics, binding %d, plus 1 in the trace", ls.CallbackPanics, s.CallbackPanics)

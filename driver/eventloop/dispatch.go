@@ -251,7 +251,7 @@ func (l *Loop) occurredFD(r *fdReg, want, rev osevent.PollEvents, g uint64) {
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredFD, Binding: b.id, Reg: r.id, FD: r.fd, Events: want, Revents: rev})
 	}
-	defer l.recoverCallback("Sink.OccurredFD", b, r.id)
+	defer l.recoverCallback(OpOccurredFD, b, r.id)
 	r.sink.OccurredFD(r.forLibxl, r.fd, want, rev, &r.liveness)
 }
 
@@ -303,6 +303,6 @@ func (l *Loop) occurredTimeout(t *timeoutReg, g uint64) {
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredTimeout, Binding: b.id, Reg: t.id, Timeout: true})
 	}
-	defer l.recoverCallback("Sink.OccurredTimeout", b, t.id)
+	defer l.recoverCallback(OpOccurredTimeout, b, t.id)
 	t.sink.OccurredTimeout(t.forLibxl, &t.liveness)
 }

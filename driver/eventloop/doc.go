@@ -140,7 +140,9 @@
 //
 // # Tracing
 //
-// Options.Trace receives one TraceEvent per hook call and per delivery. If
+// Options.Trace receives one TraceEvent per hook call and per delivery,
+// and an OpSinkPanic event for each Sink call that panicked
+// (internal/hookcheck reports those as problems). If
 // it is nil and GOXL_TRACE is set, lines in the style of
 // libxl-4.17-hook-trace.txt are written to standard error (GOXL_TRACE=1)
 // or appended to the file GOXL_TRACE names.

@@ -46,10 +46,11 @@ const (
 	OpOccurredTimeout // delivery of a timeout
 	OpDropped         // a delivery dropped because its registration died
 	OpReaped          // a registration forgotten, undelivered, by Reap or Detach
+	OpSinkPanic       // a Sink call panicked or exited (Err matches ErrCallbackPanic)
 )
 
 var opNames = [...]string{"?", "fd_register", "fd_modify", "fd_deregister", "timeout_register",
-	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped", "reaped"}
+	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped", "reaped", "sink_panic"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -288,28 +289,35 @@ func goid() uint64 {
 func (l *Loop) wake() { _ = l.poller.Wake() }
 
 func (l *Loop) emit(ev TraceEvent) {
-	defer l.recoverCallback("trace", nil, ev.Reg)
+	defer l.recoverCallback(0, nil, ev.Reg)
 	ev.Time = time.Now()
 	ev.Since = ev.Time.Sub(l.wall0)
 	l.trace(ev)
 }
 
-// recoverCallback is deferred around every call of a Sink or the trace
-// function: a panic there is counted and reported (Options.OnCallbackPanic
-// or the standard log), and the caller carries on as if the call had
-// returned. b is nil for the trace function.
-func (l *Loop) recoverCallback(what string, b *Binding, reg osevent.RegID) {
+// recoverCallback is deferred around every call of a Sink (op is
+// OpOccurredFD or OpOccurredTimeout) or the trace function (op is 0, b
+// nil): a panic there is counted and reported (Options.OnCallbackPanic or
+// the standard log), a Sink's also traced as OpSinkPanic, and the caller
+// carries on as if the call had returned.
+func (l *Loop) recoverCallback(op Op, b *Binding, reg osevent.RegID) {
 	v := recover()
 	if v == nil {
 		return
 	}
+	what := "trace"
 	var bid uint64
 	if b != nil {
+		what = "Sink." + map[Op]string{OpOccurredFD: "OccurredFD", OpOccurredTimeout: "OccurredTimeout"}[op]
 		bid = b.id
 	}
 	stack := make([]byte, 8<<10)
 	stack = stack[:runtime.Stack(stack, false)]
-	l.report(b, fmt.Errorf("%w: %s (binding %d, reg %d): %v\n%s", ErrCallbackPanic, what, bid, reg, v, stack))
+	err := fmt.Errorf("%w: %s (binding %d, reg %d): %v\n%s", ErrCallbackPanic, what, bid, reg, v, stack)
+	l.report(b, err)
+	if b != nil && l.trace != nil {
+		l.emit(TraceEvent{Op: OpSinkPanic, Binding: bid, Reg: reg, Timeout: op == OpOccurredTimeout, Err: err})
+	}
 }
 
 // report counts and reports a callback that panicked or exited.
