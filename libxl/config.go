@@ -43,6 +43,10 @@ type DomainConfig struct {
 	OnPoweroff ShutdownAction `json:"on_poweroff,omitempty"`
 	OnReboot   ShutdownAction `json:"on_reboot,omitempty"`
 	OnCrash    ShutdownAction `json:"on_crash,omitempty"`
+	// OnWatchdog (xl's default: destroy) and OnSoftReset (default:
+	// soft-reset) complete xl.cfg(5)'s on_* actions.
+	OnWatchdog  ShutdownAction `json:"on_watchdog,omitempty"`
+	OnSoftReset ShutdownAction `json:"on_soft_reset,omitempty"`
 }
 
 func (*DomainConfig) isConfig() {}
@@ -61,6 +65,12 @@ func (c *DomainConfig) Summary() (DomainConfig, error) {
 	}
 	if s.OnCrash == "" {
 		s.OnCrash = ActionDestroy
+	}
+	if s.OnWatchdog == "" {
+		s.OnWatchdog = ActionDestroy
+	}
+	if s.OnSoftReset == "" {
+		s.OnSoftReset = ActionSoftReset
 	}
 	if s.Name == "" {
 		return s, errors.New("libxl: config has no name")
@@ -123,6 +133,8 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		OnPoweroff string `json:"on_poweroff"`
 		OnReboot   string `json:"on_reboot"`
 		OnCrash    string `json:"on_crash"`
+		OnWatchdog string `json:"on_watchdog"`
+		OnSoftRst  string `json:"on_soft_reset"`
 	}
 	if err := json.Unmarshal([]byte(j), &raw); err != nil {
 		return DomainConfig{}, &ConfigError{Msg: "libxl JSON: " + err.Error()}
@@ -148,7 +160,8 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		key string
 		in  string
 		out *ShutdownAction
-	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash}} {
+	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash},
+		{"on_watchdog", raw.OnWatchdog, &s.OnWatchdog}, {"on_soft_reset", raw.OnSoftRst, &s.OnSoftReset}} {
 		if a.in == "" {
 			continue
 		}
@@ -210,7 +223,7 @@ func (es ConfigErrors) Unwrap() []error {
 var XLKeys = []string{
 	"name", "type", "builder", "uuid", "kernel", "ramdisk", "cmdline", "extra", "root",
 	"memory", "maxmem", "vcpus", "maxvcpus", "disk", "vif",
-	"on_poweroff", "on_reboot", "on_crash",
+	"on_poweroff", "on_reboot", "on_crash", "on_watchdog", "on_soft_reset",
 }
 
 // xlKnownUnsupported are keys xl understands but goxl's subset does not:
@@ -220,8 +233,8 @@ var xlKnownUnsupported = map[string]bool{
 	"vfb": true, "vkb": true, "vtpm": true, "p9": true, "pci": true, "usb": true, "usbctrl": true,
 	"usbdev": true, "channel": true, "serial": true, "sdl": true, "vnc": true, "vnclisten": true,
 	"device_model_version": true, "device_model_override": true, "boot": true, "acpi": true,
-	"apic": true, "pae": true, "hap": true, "nestedhvm": true, "viridian": true, "on_watchdog": true,
-	"on_soft_reset": true, "seclabel": true, "pool": true, "driver_domain": true, "vga": true,
+	"apic": true, "pae": true, "hap": true, "nestedhvm": true, "viridian": true,
+	"seclabel": true, "pool": true, "driver_domain": true, "vga": true,
 	"videoram": true, "stdvga": true, "soundhw": true, "xen_platform_pci": true, "localtime": true,
 	"rtc_timeoffset": true, "shadow_memory": true, "firmware": true, "bios": true, "max_grant_frames": true,
 	"max_maptrack_frames": true, "e820_host": true, "gfx_passthru": true, "tsc_mode": true,
