@@ -68,12 +68,20 @@ func gone(d *driver.Domain) bool {
 	return s == driver.StateDestroyed || s == driver.StateSaved
 }
 
-// Create claims the config's name, marks it building, builds (restores
-// when restorePath is set: cfg is then the save file's config, from
-// libxl.ReadSaveFileConfig), and records the ownership. On any error the
-// claim is given up and nothing is left behind (driver.Domains.Create's
-// guarantee).
-func (k *Keeper) Create(ctx context.Context, cfg libxl.Config, restorePath string, opts driver.CreateOptions) (*driver.Domain, error) {
+// Create claims the config's name, marks it building, builds, and
+// records the ownership. On any error the claim is given up and nothing
+// is left behind (driver.Domains.Create's guarantee).
+func (k *Keeper) Create(ctx context.Context, cfg libxl.Config, opts driver.CreateOptions) (*driver.Domain, error) {
+	return k.build(ctx, cfg, "", opts)
+}
+
+// Restore is Create from a save file; cfg is the save file's config
+// (libxl.ReadSaveFileConfig) or the one that replaces it.
+func (k *Keeper) Restore(ctx context.Context, path string, cfg libxl.Config, opts driver.CreateOptions) (*driver.Domain, error) {
+	return k.build(ctx, cfg, path, opts)
+}
+
+func (k *Keeper) build(ctx context.Context, cfg libxl.Config, restorePath string, opts driver.CreateOptions) (*driver.Domain, error) {
 	sum, err := cfg.Summary()
 	if err != nil {
 		return nil, err
@@ -92,7 +100,7 @@ func (k *Keeper) Create(ctx context.Context, cfg libxl.Config, restorePath strin
 	}
 	var d *driver.Domain
 	if restorePath != "" {
-		d, err = k.doms.Restore(ctx, restorePath, opts)
+		d, err = k.doms.RestoreWith(ctx, restorePath, cfg, opts)
 	} else {
 		d, err = k.doms.Create(ctx, cfg, opts)
 	}

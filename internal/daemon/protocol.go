@@ -17,22 +17,33 @@ const ProtocolVersion = 1
 // DefaultSocket is where the daemon listens.
 const DefaultSocket = "/run/goxl/goxld.sock"
 
-// The operations: one per CLI verb, plus events and hello.
+// The operations: one per Backend method of the CLI (so every verb),
+// plus events, hello and domains.
 const (
-	OpHello    = "hello"
-	OpList     = "list"
-	OpInfo     = "info"
-	OpCreate   = "create"
-	OpRestore  = "restore"
-	OpDestroy  = "destroy"
-	OpShutdown = "shutdown"
-	OpReboot   = "reboot"
-	OpPause    = "pause"
-	OpUnpause  = "unpause"
-	OpSave     = "save"
-	OpConsole  = "console"
-	OpEvents   = "events"
-	OpDomains  = "domains" // the daemon's own table: state and ownership
+	OpHello      = "hello"
+	OpList       = "list"
+	OpInfo       = "info"
+	OpConfig     = "config"
+	OpCreate     = "create"
+	OpRestore    = "restore"
+	OpWaitGone   = "wait-gone"
+	OpDestroy    = "destroy"
+	OpShutdown   = "shutdown"
+	OpReboot     = "reboot"
+	OpPause      = "pause"
+	OpUnpause    = "unpause"
+	OpSave       = "save"
+	OpConsole    = "console"
+	OpEvents     = "events"
+	OpDomID      = "domid"
+	OpDomName    = "domname"
+	OpUptime     = "uptime"
+	OpMemSet     = "mem-set"
+	OpVCPUSet    = "vcpu-set"
+	OpVCPUList   = "vcpu-list"
+	OpHostInfo   = "host-info"
+	OpXenVersion = "xen-version"
+	OpDomains    = "domains" // the daemon's own table: state and ownership
 )
 
 // Request is the one request of a connection, a JSON line.
@@ -41,25 +52,88 @@ type Request struct {
 	Op string `json:"op"`
 	// Dom names the domain (domid, name or UUID) for per-domain verbs.
 	Dom string `json:"dom,omitempty"`
-	// Path is the save file (save, restore).
+	// DomID is domname's argument.
+	DomID uint32 `json:"domid,omitempty"`
+	// Path is the save file (save, restore); absolute.
 	Path string `json:"path,omitempty"`
-	// Config is the domain config of create.
-	Config *ConfigText `json:"config,omitempty"`
+	// Config is the domain config of create (and of restore, replacing
+	// the save file's).
+	Config *WireConfig `json:"config,omitempty"`
 	// Paused leaves a created or restored domain paused.
 	Paused bool `json:"paused,omitempty"`
-	// Wait makes shutdown answer once the domain is down.
-	Wait bool `json:"wait,omitempty"`
+	// Wait and Force are shutdown's and reboot's -w and -F.
+	Wait  bool `json:"wait,omitempty"`
+	Force bool `json:"force,omitempty"`
+	// Checkpoint and LeavePaused are save's -c and -p.
+	Checkpoint  bool `json:"checkpoint,omitempty"`
+	LeavePaused bool `json:"leave_paused,omitempty"`
+	// ConsoleType ("pv", "serial", "") and ConsoleNum choose a console.
+	ConsoleType string `json:"console_type,omitempty"`
+	ConsoleNum  int    `json:"console_num,omitempty"`
+	// MemKB is mem-set's target, VCPUs vcpu-set's count.
+	MemKB uint64 `json:"mem_kb,omitempty"`
+	VCPUs int    `json:"vcpus,omitempty"`
 	// Since is the first event sequence number wanted (events); 0 means
 	// only events that happen from now on.
 	Since uint64 `json:"since,omitempty"`
 }
 
-// ConfigText is a config as the user wrote it: xl's format, or libxl
-// JSON when it starts with '{'. The daemon parses it, so the client needs
-// no libxl.
-type ConfigText struct {
-	File string `json:"file"`
-	Text string `json:"text"`
+// WireConfig is a domain config on the wire, in one of three formats:
+// "xl" (File and Text: an xl config file's text, parsed by the daemon),
+// "libxl-json" (JSON: a libxl_domain_config), or "goxl" (Goxl: goxl's
+// DomainConfig, as parsed by the CLI with its key=value overrides, and
+// UUID).
+type WireConfig struct {
+	Format string              `json:"format"`
+	File   string              `json:"file,omitempty"`
+	Text   string              `json:"text,omitempty"`
+	JSON   string              `json:"json,omitempty"`
+	Goxl   *libxl.DomainConfig `json:"goxl,omitempty"`
+	UUID   string              `json:"uuid,omitempty"`
+}
+
+// EncodeConfig puts a config on the wire.
+func EncodeConfig(cfg libxl.Config) (*WireConfig, error) {
+	switch c := cfg.(type) {
+	case libxl.JSONConfig:
+		return &WireConfig{Format: "libxl-json", JSON: string(c)}, nil
+	case *libxl.DomainConfig:
+		w := &WireConfig{Format: "goxl", Goxl: c}
+		if !c.UUID.IsZero() {
+			w.UUID = c.UUID.String()
+		}
+		return w, nil
+	case nil:
+		return nil, errors.New("goxl: no config")
+	}
+	return nil, fmt.Errorf("goxl: config of type %T cannot be sent to the daemon", cfg)
+}
+
+// Decode turns a wire config back into a libxl.Config.
+func (w *WireConfig) Decode() (libxl.Config, error) {
+	if w == nil {
+		return nil, usageErr("no config")
+	}
+	switch w.Format {
+	case "xl":
+		return ParseConfig(w.File, []byte(w.Text))
+	case "libxl-json":
+		return ParseConfig("", []byte(w.JSON))
+	case "goxl":
+		if w.Goxl == nil {
+			return nil, &libxl.ConfigError{Msg: "goxl config format without a config"}
+		}
+		c := *w.Goxl
+		if w.UUID != "" {
+			u, err := libxl.ParseUUID(w.UUID)
+			if err != nil {
+				return nil, &libxl.ConfigError{Key: "uuid", Msg: err.Error()}
+			}
+			c.UUID = u
+		}
+		return &c, nil
+	}
+	return nil, usageErr(fmt.Sprintf("config format %q: want xl, libxl-json or goxl", w.Format))
 }
 
 // Response is one line the daemon writes back. A request gets any number
@@ -216,6 +290,20 @@ type ConsoleResult struct {
 	TTY string `json:"tty"`
 }
 
+// DomIDResult, DomNameResult and UptimeResult answer domid, domname and
+// uptime.
+type DomIDResult struct {
+	DomID uint32 `json:"domid"`
+}
+
+type DomNameResult struct {
+	Name string `json:"name"`
+}
+
+type UptimeResult struct {
+	Seconds float64 `json:"seconds"`
+}
+
 // OwnedDomain is one line of OpDomains.
 type OwnedDomain struct {
 	driver.DomainSnapshot
@@ -228,3 +316,10 @@ type OwnedDomain struct {
 func versionError(v int) *WireError {
 	return &WireError{Code: CodeVersion, Message: fmt.Sprintf("goxl daemon: protocol version %d asked, this daemon speaks %d", v, ProtocolVersion)}
 }
+
+// WireErrorOf is the wire form of an error (for processes that answer
+// in the protocol's lines, like the monitor).
+func WireErrorOf(err error) *WireError { return wireError(err) }
+
+// RemoteErrorOf turns a wire error back into a typed error.
+func RemoteErrorOf(w *WireError) error { return w.toError() }

@@ -413,54 +413,84 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 			return nil, err
 		}
 		return d.doms.Info(req.Dom)
-	case OpCreate:
-		if req.Config == nil {
-			return nil, usageErr("create: no config")
+	case OpConfig:
+		if err := needDom(); err != nil {
+			return nil, err
 		}
-		cfg, err := ParseConfig(req.Config.File, []byte(req.Config.Text))
+		js, err := d.doms.DomainConfig(ctx, req.Dom)
 		if err != nil {
 			return nil, err
 		}
-		sum, _ := cfg.Summary()
+		return json.RawMessage(js), nil
+	case OpCreate:
+		cfg, err := req.Config.Decode()
+		if err != nil {
+			return nil, err
+		}
+		sum, err := cfg.Summary()
+		if err != nil {
+			return nil, err
+		}
 		w.progress("creating %s", sum.Name)
-		dom, err := d.keeper.Create(ctx, cfg, "", driver.CreateOptions{Paused: req.Paused})
+		dom, err := d.keeper.Create(ctx, cfg, driver.CreateOptions{Paused: req.Paused})
 		if err != nil {
 			return nil, err
 		}
 		return dom.Snapshot(), nil
 	case OpRestore:
-		if req.Path == "" {
-			return nil, usageErr("restore: no file")
+		if !filepath.IsAbs(req.Path) {
+			return nil, usageErr("restore: the path must be absolute (the client resolves it)")
 		}
-		cfg, err := libxl.ReadSaveFileConfig(req.Path)
+		var cfg libxl.Config
+		var err error
+		if req.Config != nil {
+			cfg, err = req.Config.Decode()
+		} else {
+			cfg, err = libxl.ReadSaveFileConfig(req.Path)
+		}
 		if err != nil {
 			return nil, err
 		}
 		w.progress("restoring from %s", req.Path)
-		dom, err := d.keeper.Create(ctx, cfg, req.Path, driver.CreateOptions{Paused: req.Paused})
+		dom, err := d.keeper.Restore(ctx, req.Path, cfg, driver.CreateOptions{Paused: req.Paused})
 		if err != nil {
 			return nil, err
 		}
 		return dom.Snapshot(), nil
-	case OpDestroy, OpReboot, OpPause, OpUnpause:
+	case OpWaitGone:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		if err := d.doms.WaitGone(ctx, req.Dom); err != nil {
+			return nil, err
+		}
+		return map[string]string{"domain": req.Dom, "done": req.Op}, nil
+	case OpDestroy, OpPause, OpUnpause:
 		if err := needDom(); err != nil {
 			return nil, err
 		}
 		op := map[string]func(context.Context, string) error{
-			OpDestroy: d.doms.Destroy, OpReboot: d.doms.Reboot, OpPause: d.doms.Pause, OpUnpause: d.doms.Unpause,
+			OpDestroy: d.doms.Destroy, OpPause: d.doms.Pause, OpUnpause: d.doms.Unpause,
 		}[req.Op]
 		if err := op(ctx, req.Dom); err != nil {
 			return nil, err
 		}
 		return map[string]string{"domain": req.Dom, "done": req.Op}, nil
-	case OpShutdown:
+	case OpShutdown, OpReboot:
 		if err := needDom(); err != nil {
 			return nil, err
 		}
 		if req.Wait {
-			w.progress("waiting for %s to shut down", req.Dom)
+			w.progress("waiting for %s to %s", req.Dom, req.Op)
 		}
-		if err := d.doms.Shutdown(ctx, req.Dom, req.Wait); err != nil {
+		opts := driver.ShutdownOptions{Wait: req.Wait, Force: req.Force}
+		var err error
+		if req.Op == OpShutdown {
+			err = d.doms.ShutdownWith(ctx, req.Dom, opts)
+		} else {
+			err = d.doms.RebootWith(ctx, req.Dom, opts)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return map[string]string{"domain": req.Dom, "done": req.Op}, nil
@@ -472,7 +502,7 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 			return nil, usageErr("save: the path must be absolute (the client resolves it)")
 		}
 		w.progress("saving %s to %s", req.Dom, req.Path)
-		if err := d.doms.Save(ctx, req.Dom, req.Path); err != nil {
+		if err := d.doms.SaveWith(ctx, req.Dom, req.Path, driver.SaveOptions{Checkpoint: req.Checkpoint, LeavePaused: req.LeavePaused}); err != nil {
 			return nil, err
 		}
 		return map[string]string{"domain": req.Dom, "done": req.Op, "file": req.Path}, nil
@@ -480,11 +510,60 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 		if err := needDom(); err != nil {
 			return nil, err
 		}
-		tty, err := d.doms.Console(req.Dom)
+		tty, err := d.consoleTTY(req)
 		if err != nil {
 			return nil, err
 		}
 		return ConsoleResult{TTY: tty}, nil
+	case OpDomID:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		id, err := d.drv.Ctx().DomainIDByName(req.Dom)
+		if err != nil {
+			return nil, err
+		}
+		return DomIDResult{DomID: id}, nil
+	case OpDomName:
+		name, err := d.doms.DomainName(req.DomID)
+		if err != nil {
+			return nil, err
+		}
+		return DomNameResult{Name: name}, nil
+	case OpUptime:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		up, err := d.doms.Uptime(req.Dom)
+		if err != nil {
+			return nil, err
+		}
+		return UptimeResult{Seconds: up.Seconds()}, nil
+	case OpMemSet:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		if err := d.doms.SetMemory(ctx, req.Dom, req.MemKB); err != nil {
+			return nil, err
+		}
+		return map[string]string{"domain": req.Dom, "done": req.Op}, nil
+	case OpVCPUSet:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		if err := d.doms.SetVCPUs(ctx, req.Dom, req.VCPUs); err != nil {
+			return nil, err
+		}
+		return map[string]string{"domain": req.Dom, "done": req.Op}, nil
+	case OpVCPUList:
+		if err := needDom(); err != nil {
+			return nil, err
+		}
+		return d.doms.VCPUs(req.Dom)
+	case OpHostInfo:
+		return d.doms.HostInfo()
+	case OpXenVersion:
+		return d.doms.XenVersion(), nil
 	case OpEvents:
 		return nil, d.stream(ctx, req.Since, w)
 	}
@@ -522,6 +601,26 @@ func (d *Daemon) stream(ctx context.Context, since uint64, w *responder) error {
 		}
 		cursor = evs[len(evs)-1].Seq + 1
 	}
+}
+
+// consoleTTY resolves a console as the CLI's local backend does.
+func (d *Daemon) consoleTTY(req *Request) (string, error) {
+	if req.ConsoleType == "" && req.ConsoleNum == 0 {
+		return d.doms.Console(req.Dom)
+	}
+	typ := libxl.ConsolePV
+	switch req.ConsoleType {
+	case "", "pv":
+	case "serial":
+		typ = libxl.ConsoleSerial
+	default:
+		return "", usageErr(fmt.Sprintf("console type %q: want pv or serial", req.ConsoleType))
+	}
+	dom, err := d.doms.Lookup(req.Dom)
+	if err != nil {
+		return "", err
+	}
+	return d.doms.ConsoleTTYOf(dom.Snapshot().DomID, req.ConsoleNum, typ)
 }
 
 // ParseConfig reads a config as the CLI does: libxl JSON when it starts
