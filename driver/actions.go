@@ -147,3 +147,15 @@ func (d *Domain) Config() libxl.Config {
 	defer d.mu.Unlock()
 	return d.cfg
 }
+
+// UnmarshalText reads a state as MarshalText writes it (the daemon's
+// protocol carries states as text).
+func (s *DomainState) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = DomainState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("driver: unknown domain state %q", b)
+}

@@ -36,6 +36,11 @@ func (l *eventLog) append(e driver.DomainEvent) uint64 {
 	seq := l.next
 	l.ring[seq%uint64(len(l.ring))] = Event{Seq: seq, DomainEvent: e}
 	l.next++
+	if l.closed {
+		// Stopping: readers were woken for good by close.
+		l.mu.Unlock()
+		return seq
+	}
 	ch := l.changed
 	l.changed = make(chan struct{})
 	l.mu.Unlock()

@@ -27,6 +27,10 @@ type Keeper struct {
 	owners *Owners
 	log    *slog.Logger
 
+	// domIDByName finds a domain by name (libxl_name_to_domid); tests
+	// replace it where the contract model has no names.
+	domIDByName func(string) (uint32, error)
+
 	mu      sync.Mutex
 	tracked map[string]*driver.Domain // claimed name → its domain
 	checked map[uint32]string         // domid → "foreign" (no goxl record) or "ours"
@@ -45,6 +49,9 @@ func NewKeeper(owners *Owners, log *slog.Logger) *Keeper {
 // SetDomains binds the keeper to its manager and the manager's ctx.
 func (k *Keeper) SetDomains(doms *driver.Domains, ctx *libxl.Ctx) {
 	k.doms, k.ctx = doms, ctx
+	if k.domIDByName == nil {
+		k.domIDByName = ctx.DomainIDByName
+	}
 }
 
 // OnRestart records the new domid of a restarted owned domain.
@@ -86,12 +93,22 @@ func (k *Keeper) build(ctx context.Context, cfg libxl.Config, restorePath string
 	if err != nil {
 		return nil, err
 	}
-	if _, err := k.ctx.DomainIDByName(sum.Name); err == nil {
+	if _, err := k.domIDByName(sum.Name); err == nil {
+		return nil, fmt.Errorf("%q: %w", sum.Name, driver.ErrDomainExists)
+	}
+	k.mu.Lock()
+	mine := k.tracked[sum.Name]
+	k.mu.Unlock()
+	if mine != nil && !gone(mine) {
 		return nil, fmt.Errorf("%q: %w", sum.Name, driver.ErrDomainExists)
 	}
 	k.releaseIfGone(sum.Name)
 	claim, err := k.owners.TryClaim(sum.Name)
 	if err != nil {
+		if errors.Is(err, ErrOwnedElsewhere) {
+			// Another goxl process builds or owns a domain of that name.
+			return nil, fmt.Errorf("%w: %w", driver.ErrDomainExists, err)
+		}
 		return nil, err
 	}
 	if err := claim.Building(); err != nil {
@@ -188,7 +205,7 @@ func (k *Keeper) Recover(ctx context.Context) []Recovered {
 			continue
 		}
 		r := Recovered{Name: name, Action: "released"}
-		if domid, err := k.ctx.DomainIDByName(name); err == nil {
+		if domid, err := k.domIDByName(name); err == nil {
 			r.DomID = domid
 			dctx, cancel := context.WithTimeout(ctx, time.Minute)
 			err := k.ctx.DestroyDomain(dctx, domid)
@@ -238,16 +255,20 @@ func (k *Keeper) TakeOver() []string {
 		if err != nil {
 			continue // its owner lives: try again later
 		}
-		d, err := k.doms.Lookup(fmt.Sprint(s.DomID))
+		cfg, err := rec.Config.Decode()
+		var d *driver.Domain
 		if err == nil {
-			err = k.doms.Own(d, libxl.JSONConfig(rec.Config))
+			d, err = k.doms.Lookup(fmt.Sprint(s.DomID))
+		}
+		if err == nil {
+			err = k.doms.Own(d, cfg)
 		}
 		if err != nil {
 			k.log.Warn("goxl: cannot take over", "domain", rec.Name, "domid", s.DomID, "err", err)
 			claim.Release()
 			continue
 		}
-		if err := claim.Owned(k.ctx, s.DomID, libxl.JSONConfig(rec.Config)); err != nil {
+		if err := claim.Owned(k.ctx, s.DomID, cfg); err != nil {
 			k.log.Warn("goxl: cannot rewrite the owner record", "domain", rec.Name, "err", err)
 		}
 		k.mu.Lock()

@@ -46,9 +46,10 @@ type Record struct {
 	Owner string `json:"owner"` // "daemon" or "monitor"
 	PID   int    `json:"pid"`
 	Name  string `json:"name"`
-	// Config is the domain's config in libxl JSON, for restarts.
-	Config  string    `json:"config"`
-	Written time.Time `json:"written"`
+	// Config is the domain's config, for restarts (goxl's or libxl JSON,
+	// as WireConfig carries them).
+	Config  *WireConfig `json:"config"`
+	Written time.Time   `json:"written"`
 }
 
 // lockState is what a lock file says.
@@ -174,15 +175,11 @@ func (c *Claim) Building() error { return c.set("building", 0) }
 // Owned records ownership of domid: the userdata record first, then the
 // lock file's phase.
 func (c *Claim) Owned(ctx *libxl.Ctx, domid uint32, cfg libxl.Config) error {
-	js, err := ctx.ConfigToJSON(cfg)
+	w, err := EncodeConfig(cfg)
 	if err != nil {
-		if j, ok := cfg.(libxl.JSONConfig); ok {
-			js, err = string(j), nil
-		} else {
-			return err
-		}
+		return err
 	}
-	rec, _ := json.Marshal(Record{V: 1, Owner: c.owners.kind, PID: os.Getpid(), Name: c.name, Config: js, Written: time.Now().UTC()})
+	rec, _ := json.Marshal(Record{V: 1, Owner: c.owners.kind, PID: os.Getpid(), Name: c.name, Config: w, Written: time.Now().UTC()})
 	if err := ctx.StoreUserdata(domid, UserdataKey, rec); err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	// after cancelling them (0: 60 s).
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	// SharedCtx runs create, restore and save on the driver-wide ctx
+	// instead of a ctx of their own (the contract model keeps its fake
+	// domains per ctx; tests set it).
+	SharedCtx bool
 	// Driver configures the driver the daemon opens.
 	Driver driver.Options
 }
@@ -110,7 +114,7 @@ func Open(opts Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.doms, err = driver.NewDomains(d.drv, driver.DomainsOptions{
-		Logger: opts.Logger, PerOperationCtx: true, ResyncInterval: opts.ResyncInterval,
+		Logger: opts.Logger, PerOperationCtx: !opts.SharedCtx, ResyncInterval: opts.ResyncInterval,
 		EventBuffer: 256, OnRestart: d.keeper.OnRestart,
 	})
 	if err != nil {
@@ -189,6 +193,10 @@ func (d *Daemon) pump(sub *driver.EventStream) {
 // takeOverLoop takes over domains whose goxl owner (a monitor) died.
 func (d *Daemon) takeOverLoop() {
 	defer d.bg.Done()
+	if d.opts.ResyncInterval < 0 {
+		<-d.stopping
+		return
+	}
 	t := time.NewTicker(d.opts.ResyncInterval)
 	defer t.Stop()
 	for {
@@ -303,16 +311,20 @@ const maxRequest = 4 << 20
 func (d *Daemon) serve(c *net.UnixConn) {
 	defer c.Close()
 	w := &responder{enc: json.NewEncoder(c)}
+	br := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := readLine(br)
+	c.SetReadDeadline(time.Time{})
+	if err != nil {
+		return
+	}
+	// The request is read first even from a client that is refused, so
+	// that the refusal reaches it (closing with unread data resets).
 	uid, pid, err := peerUID(c)
 	if err != nil || !d.allowed(uid) {
 		d.log.Warn("goxl daemon: refused a client", "uid", uid, "pid", pid, "err", err)
 		w.send(Response{Done: true, Error: &WireError{Code: CodePermission,
 			Message: fmt.Sprintf("goxl daemon: permission denied: uid %d may not use the local API (root only)", uid)}})
-		return
-	}
-	br := bufio.NewReaderSize(c, 64<<10)
-	line, err := readLine(br)
-	if err != nil {
 		return
 	}
 	var req Request
