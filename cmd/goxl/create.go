@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -30,11 +31,7 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 		if len(overrides) > 0 {
 			return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
 		}
-		cfg := libxl.JSONConfig(t)
-		if _, err := cfg.Summary(); err != nil {
-			return nil, err
-		}
-		return cfg, nil
+		return checkedConfig(name, libxl.JSONConfig(t), nil)
 	}
 	if len(overrides) > 0 {
 		text := string(data)
@@ -44,7 +41,26 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 		text += strings.Join(overrides, "\n") + "\n"
 		data = []byte(text)
 	}
-	return libxl.ParseXL(name, data)
+	cfg, err := libxl.ParseXL(name, data)
+	return checkedConfig(name, cfg, err)
+}
+
+// checkedConfig makes every config problem a config error (exit 5): a
+// parse error, and a config that parses but cannot be used (no name, a
+// bad type), which libxl reports as a plain error.
+func checkedConfig(name string, cfg libxl.Config, err error) (libxl.Config, error) {
+	if err == nil {
+		_, err = cfg.Summary()
+	}
+	if err == nil {
+		return cfg, nil
+	}
+	var ce *libxl.ConfigError
+	var ces libxl.ConfigErrors
+	if errors.As(err, &ce) || errors.As(err, &ces) || errors.Is(err, libxl.ErrNotSupported) {
+		return nil, err
+	}
+	return nil, &libxl.ConfigError{File: name, Msg: err.Error()}
 }
 
 func cmdCreate(e *env, p *parsed) error {

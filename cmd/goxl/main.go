@@ -208,6 +208,7 @@ func (e *env) help(args []string) int {
 	}
 	v, ok := verbs[args[0]]
 	if !ok || len(args) > 1 {
+		topUsage(e.errw)
 		return e.fail("help", usageError{fmt.Sprintf("no help for %q; run 'goxl help' for the verbs", strings.Join(args, " "))})
 	}
 	v.printHelp(e.out)
