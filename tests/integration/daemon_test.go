@@ -93,7 +93,13 @@ func (d *daemonProc) stop() {
 			d.t.Errorf("daemon after SIGTERM: %v", err)
 		}
 	case <-time.After(2 * time.Minute):
-		d.cmd.Process.Kill()
+		// Go prints every goroutine's stack on SIGQUIT: where it hangs.
+		d.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.cmd.Process.Kill()
+		}
 		d.t.Errorf("daemon did not stop within 2 min of SIGTERM:\n%s", d.output())
 	}
 }
@@ -249,33 +255,53 @@ var actionCases = []actionCase{
 	{name: "poweroff", actions: map[string]string{"on_poweroff": "destroy", "on_reboot": "destroy"}, trigger: []string{"shutdown"}},
 }
 
-// runActionCases creates the three guests at once (three clients at
-// once), triggers each one's stop after every CLI has exited, and checks
-// that its action was carried out by someone still running (daemon or
-// monitors).
+// runActionCases creates the three guests one after the other (three
+// at once time out in libxl's console wait on a loaded machine), while a
+// second client queries the same daemon or host during each create (two
+// clients at once), then triggers each guest's stop after every CLI
+// has exited, and checks that its action was carried out by someone still
+// running (the daemon or the monitors).
 func runActionCases(t *testing.T, e *env, prefix string, env []string) {
 	type started struct {
 		c     actionCase
 		name  string
 		domid uint32
 	}
-	var wg sync.WaitGroup
 	res := make([]started, len(actionCases))
 	for i, c := range actionCases {
 		name := prefix + "-" + c.name
 		cfg := writeGuestConfig(t, name, c.actions, c.extra)
+		var wg sync.WaitGroup
 		wg.Add(1)
+		stop := make(chan struct{})
+		queries := 0
 		go func() {
 			defer wg.Done()
-			if _, errs, code := gx(t, env, "create", cfg); code != 0 {
-				t.Errorf("create %s exited %d: %s", name, code, errs)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, errs, code := goxlQuiet(t, env, "list"); code != 0 {
+					t.Errorf("a second client's list during the create of %s exited %d: %s", name, code, errs)
+					return
+				}
+				queries++
+				time.Sleep(200 * time.Millisecond)
 			}
-			res[i] = started{c: c, name: name}
 		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+		_, errs, code := gx(t, env, "create", cfg)
+		close(stop)
+		wg.Wait()
+		if code != 0 {
+			t.Fatalf("create %s exited %d: %s", name, code, errs)
+		}
+		if queries == 0 {
+			t.Errorf("no second client's list completed during the create of %s", name)
+		}
+		t.Logf("%d lists by a second client answered during the create of %s", queries, name)
+		res[i] = started{c: c, name: name}
 	}
 	for i := range res {
 		info, ok := e.domainByName(res[i].name)
