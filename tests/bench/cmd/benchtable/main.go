@@ -110,10 +110,13 @@ func main() {
 		if n := len(raw.Dispatch); n > 0 {
 			*reps = len(raw.Dispatch[0].CPUNsPerEvent)
 		}
+		// A Xen step run apart (make bench-xen) joins the table.
+		loadXen(&raw)
 		var tbl strings.Builder
 		writeTable(&tbl, &raw)
 		fmt.Print(tbl.String())
 		must(os.MkdirAll(*outDir, 0o755))
+		must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
 		must(writePlot(*outDir, &raw))
 		return
 	}
@@ -174,6 +177,23 @@ func main() {
 		}
 		raw.Scale = sc
 	}
+	loadXen(&raw)
+
+	var tbl strings.Builder
+	writeTable(&tbl, &raw)
+	fmt.Print(tbl.String())
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		fail(err)
+	}
+	js, _ := json.MarshalIndent(raw, "", "  ")
+	must(os.WriteFile(filepath.Join(*outDir, "raw.json"), append(js, '\n'), 0o644))
+	must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
+	must(writePlot(*outDir, &raw))
+	logf("raw figures: %s", filepath.Join(*outDir, "raw.json"))
+}
+
+// loadXen reads the Xen step's results (-xen, -verbs) into raw.
+func loadXen(raw *Raw) {
 	if *verbFile != "" {
 		b, err := os.ReadFile(*verbFile)
 		if err == nil {
@@ -194,18 +214,6 @@ func main() {
 		}
 		raw.Xen = &x
 	}
-
-	var tbl strings.Builder
-	writeTable(&tbl, &raw)
-	fmt.Print(tbl.String())
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		fail(err)
-	}
-	js, _ := json.MarshalIndent(raw, "", "  ")
-	must(os.WriteFile(filepath.Join(*outDir, "raw.json"), append(js, '\n'), 0o644))
-	must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
-	must(writePlot(*outDir, &raw))
-	logf("raw figures: %s", filepath.Join(*outDir, "raw.json"))
 }
 
 func must(err error) {
