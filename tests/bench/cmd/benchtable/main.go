@@ -558,7 +558,7 @@ func writeVerbs(w io.Writer, v map[string]map[string][]float64) {
 // writePlot writes dispatch.dat (ns/event per N, active=1 and active=100)
 // and plot.gp, a gnuplot script that renders dispatch.png from it.
 func writePlot(dir string, raw *Raw) error {
-	impls := []string{"c-epoll", "floor", "goxl", "libvirt"}
+	impls := []string{"c-epoll", "floor", "goxl", "libvirt", "libvirt+model"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# process CPU ns per delivered event (medians); columns: N %s\n", strings.Join(impls, " "))
 	for i, k := range []int{1, 100} { // gnuplot index 0: active=1, index 1: active=100
@@ -598,7 +598,8 @@ f = "dispatch.dat"
 plot f index 0 using 1:2 title "C epoll floor, 1 active" lw 2 pt 7 lc rgb "#777777", \
      f index 0 using 1:3 title "Go floor (epoll + Go→C + C→Go), 1 active" lw 2 pt 5 lc rgb "#2b8cbe", \
      f index 0 using 1:4 title "goxl (loop + bridge + model as libxl), 1 active" lw 2 pt 9 lc rgb "#31a354", \
-     f index 0 using 1:5 title "libvirt default event loop, 1 active" lw 2 pt 11 lc rgb "#de2d26", \
+     f index 0 using 1:5 title "libvirt default event loop, empty callback, 1 active" lw 2 pt 11 lc rgb "#de2d26", \
+     f index 0 using 1:6 title "libvirt loop driving the model (same work as goxl), 1 active" lw 2 pt 13 lc rgb "#756bb1", \
      f index 1 using 1:4 title "goxl, 100 active" lw 1 dt 2 pt 8 lc rgb "#31a354", \
      f index 1 using 1:5 title "libvirt, 100 active" lw 1 dt 2 pt 10 lc rgb "#de2d26"
 `
