@@ -354,11 +354,14 @@ func TestOnEventMayCallTheCtx(t *testing.T) {
 		var mu sync.Mutex
 		var got []error
 		var c *Ctx
+		var closeErrs []error
 		onEvent := func(e Event) {
 			_, err := c.DomainInfo(0)
 			_, lerr := c.ListDomains()
+			cerr := c.Close() // would wait for the call this runs in
 			mu.Lock()
 			got = append(got, err, lerr)
+			closeErrs = append(closeErrs, cerr)
 			mu.Unlock()
 		}
 		c = newModelCtx(t, &nopHooks{}, serialised, Options{OnEvent: onEvent})
@@ -402,6 +405,11 @@ func TestOnEventMayCallTheCtx(t *testing.T) {
 		r = results()
 		if len(r) != 2 || !errors.Is(r[0], ErrClosed) || !errors.Is(r[1], ErrClosed) {
 			t.Fatalf("OnEvent's calls with Close pending: %v, want ErrClosed", r)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(closeErrs) != 2 || !errors.Is(closeErrs[0], ErrInCallback) || !errors.Is(closeErrs[1], ErrInCallback) {
+			t.Fatalf("Close from OnEvent: %v, want ErrInCallback", closeErrs)
 		}
 	})
 }
