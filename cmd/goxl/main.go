@@ -132,7 +132,7 @@ var globalOptions = []option{
 }
 
 func run(ctx context.Context, args []string, out, errw io.Writer) int {
-	e := &env{ctx: ctx, out: out, errw: errw, stdin: os.Stdin, open: openXen}
+	e := &env{ctx: ctx, out: out, errw: errw, stdin: os.Stdin, open: openBackend}
 	return e.run(args)
 }
 
