@@ -246,7 +246,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotFound
 	case errors.Is(err, driver.ErrDomainExists):
 		return exitExists
-	case errors.As(err, &ce), errors.As(err, &ces):
+	case errors.Is(err, libxl.ErrConfig), errors.As(err, &ce), errors.As(err, &ces):
 		return exitConfig
 	}
 	return exitFailed
