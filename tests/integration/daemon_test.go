@@ -176,6 +176,13 @@ func (e *env) domainByName(name string) (libxl.DomainInfo, bool) {
 	return libxl.DomainInfo{}, false
 }
 
+// domidGone says whether a domain is gone (or dying: Xen frees it once
+// its last page is released).
+func (e *env) domidGone(domid uint32) bool {
+	info, err := e.drv.Ctx().DomainInfo(domid)
+	return errors.Is(err, libxl.ErrDomainNotFound) || (err == nil && info.Dying)
+}
+
 // waitFor polls cond until it holds or d passes.
 func (e *env) waitFor(what string, d time.Duration, cond func() bool) {
 	e.t.Helper()
@@ -326,10 +333,7 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string) {
 				return ok && info.DomID != r.domid && !info.Shutdown
 			})
 		default:
-			e.waitFor(r.name+": destroyed by its on_* action", 5*time.Minute, func() bool {
-				_, ok := e.domainByName(r.name)
-				return !ok
-			})
+			e.waitFor(r.name+": destroyed by its on_* action", 5*time.Minute, func() bool { return e.domidGone(r.domid) })
 		}
 	}
 	// Exactly one incarnation of the rebooted guest: nobody restarted it
@@ -452,6 +456,7 @@ func TestDaemonRestartTakesOver(t *testing.T) {
 	if _, ok := e.domainByName("adopt"); !ok {
 		t.Fatal("the daemon's stop took the domain down")
 	}
+	info, _ := e.domainByName("adopt")
 	d2 := startDaemon(t)
 	defer d2.stop()
 	out := mustGx(t, nil, "--json", "list")
@@ -460,10 +465,7 @@ func TestDaemonRestartTakesOver(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	mustGx(t, nil, "shutdown", "adopt")
-	e.waitFor("adopt destroyed by the second daemon's on_poweroff", 5*time.Minute, func() bool {
-		_, ok := e.domainByName("adopt")
-		return !ok
-	})
+	e.waitFor("adopt destroyed by the second daemon's on_poweroff", 5*time.Minute, func() bool { return e.domidGone(info.DomID) })
 	if !strings.Contains(d2.output(), "took over") {
 		t.Errorf("the second daemon's log does not say it took adopt over")
 	}
@@ -484,8 +486,10 @@ func TestDaemonSIGKILLMidCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill as soon as libxl has made the domain, before create returns.
+	var half libxl.DomainInfo
 	e.waitEvery("libxl made the domain", 5*time.Minute, 20*time.Millisecond, func() bool {
-		_, ok := e.domainByName("killed")
+		var ok bool
+		half, ok = e.domainByName("killed")
 		return ok
 	})
 	d1.cmd.Process.Kill()
@@ -503,10 +507,7 @@ func TestDaemonSIGKILLMidCreate(t *testing.T) {
 	d2 := startDaemon(t)
 	defer d2.stop()
 	if err != nil {
-		e.waitFor("the half-built domain destroyed by the next daemon", 2*time.Minute, func() bool {
-			_, ok := e.domainByName("killed")
-			return !ok
-		})
+		e.waitFor("the half-built domain destroyed by the next daemon", 5*time.Minute, func() bool { return e.domidGone(half.DomID) })
 		if !strings.Contains(d2.output(), "half-built") {
 			t.Errorf("the daemon's log does not mention the half-built domain")
 		}
