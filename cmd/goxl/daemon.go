@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -228,6 +229,13 @@ func runDaemon(e *env, sock string) error {
 	logger.Info("goxl daemon: serving", "socket", sock, "pid", os.Getpid(), "protocol", daemon.ProtocolVersion)
 	<-e.ctx.Done()
 	logger.Info("goxl daemon: stopping")
+	// A stop that hangs is a bug: say where, once, before systemd's
+	// TimeoutStopSec (90 s in contrib/systemd/goxld.service) kills it.
+	watchdog := time.AfterFunc(75*time.Second, func() {
+		logger.Error("goxl daemon: still stopping after 75 s; goroutines follow")
+		pprof.Lookup("goroutine").WriteTo(e.errw, 2)
+	})
+	defer watchdog.Stop()
 	if err := d.Stop(); err != nil {
 		return err
 	}

@@ -65,12 +65,16 @@ func absConfig(cfg libxl.Config) libxl.Config {
 
 func (b *remoteBackend) List(ctx context.Context) ([]libxl.DomainInfo, error) {
 	var out []libxl.DomainInfo
-	return out, b.do(ctx, daemon.Request{Op: daemon.OpList}, &out)
+	err := b.do(ctx, daemon.Request{Op: daemon.OpList}, &out)
+	daemon.FixDomainInfos(out)
+	return out, err
 }
 
 func (b *remoteBackend) Info(ctx context.Context, ref string) (libxl.DomainInfo, error) {
-	var out libxl.DomainInfo
-	return out, b.do(ctx, daemon.Request{Op: daemon.OpInfo, Dom: ref}, &out)
+	var out [1]libxl.DomainInfo
+	err := b.do(ctx, daemon.Request{Op: daemon.OpInfo, Dom: ref}, &out[0])
+	daemon.FixDomainInfos(out[:])
+	return out[0], err
 }
 
 func (b *remoteBackend) Config(ctx context.Context, ref string) (libxl.JSONConfig, error) {

@@ -323,3 +323,13 @@ func WireErrorOf(err error) *WireError { return wireError(err) }
 
 // RemoteErrorOf turns a wire error back into a typed error.
 func RemoteErrorOf(w *WireError) error { return w.toError() }
+
+// FixDomainInfos restores the UUID of DomainInfos read from the wire
+// (their JSON carries it as a string only).
+func FixDomainInfos(infos []libxl.DomainInfo) {
+	for i := range infos {
+		if u, err := libxl.ParseUUID(infos[i].UUIDString); err == nil {
+			infos[i].UUID = u
+		}
+	}
+}
