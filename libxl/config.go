@@ -49,6 +49,10 @@ type DomainConfig struct {
 	OnPoweroff     ShutdownAction `json:"on_poweroff,omitempty"`
 	OnReboot       ShutdownAction `json:"on_reboot,omitempty"`
 	OnCrash        ShutdownAction `json:"on_crash,omitempty"`
+	// OnWatchdog (xl's default: destroy) and OnSoftReset (default:
+	// soft-reset) complete xl.cfg(5)'s on_* actions.
+	OnWatchdog  ShutdownAction `json:"on_watchdog,omitempty"`
+	OnSoftReset ShutdownAction `json:"on_soft_reset,omitempty"`
 }
 
 func (*DomainConfig) isConfig() {}
@@ -67,6 +71,12 @@ func (c *DomainConfig) Summary() (DomainConfig, error) {
 	}
 	if s.OnCrash == "" {
 		s.OnCrash = ActionDestroy
+	}
+	if s.OnWatchdog == "" {
+		s.OnWatchdog = ActionDestroy
+	}
+	if s.OnSoftReset == "" {
+		s.OnSoftReset = ActionSoftReset
 	}
 	if s.Name == "" {
 		return s, &ConfigError{Key: "name", Msg: "missing: a domain needs a name"}
@@ -143,6 +153,8 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		OnPoweroff string `json:"on_poweroff"`
 		OnReboot   string `json:"on_reboot"`
 		OnCrash    string `json:"on_crash"`
+		OnWatchdog string `json:"on_watchdog"`
+		OnSoftRst  string `json:"on_soft_reset"`
 	}
 	if err := json.Unmarshal([]byte(j), &raw); err != nil {
 		return DomainConfig{}, &ConfigError{Kind: ConfigSyntax, Msg: "libxl JSON: " + err.Error()}
@@ -168,7 +180,8 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		key string
 		in  string
 		out *ShutdownAction
-	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash}} {
+	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash},
+		{"on_watchdog", raw.OnWatchdog, &s.OnWatchdog}, {"on_soft_reset", raw.OnSoftRst, &s.OnSoftReset}} {
 		if a.in == "" {
 			continue
 		}
@@ -330,7 +343,7 @@ func (es ConfigErrors) Unwrap() []error {
 var XLKeys = []string{
 	"name", "type", "builder", "uuid", "kernel", "ramdisk", "cmdline", "extra", "root",
 	"memory", "maxmem", "vcpus", "maxvcpus", "disk", "vif",
-	"on_poweroff", "on_reboot", "on_crash", "bootloader", "bootloader_args",
+	"on_poweroff", "on_reboot", "on_crash", "on_watchdog", "on_soft_reset", "bootloader", "bootloader_args",
 }
 
 // xlAllKeys are every top-level key xl 4.17's parse_config_data reads

@@ -321,7 +321,7 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 	for _, a := range []struct {
 		key string
 		out *ShutdownAction
-	}{{"on_poweroff", &c.OnPoweroff}, {"on_reboot", &c.OnReboot}, {"on_crash", &c.OnCrash}} {
+	}{{"on_poweroff", &c.OnPoweroff}, {"on_reboot", &c.OnReboot}, {"on_crash", &c.OnCrash}, {"on_watchdog", &c.OnWatchdog}, {"on_soft_reset", &c.OnSoftReset}} {
 		s, ok := str(a.key)
 		if !ok {
 			continue
@@ -688,6 +688,8 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	d.on_poweroff = actionValue[s.OnPoweroff]
 	d.on_reboot = actionValue[s.OnReboot]
 	d.on_crash = actionValue[s.OnCrash]
+	d.on_watchdog = actionValue[s.OnWatchdog]
+	d.on_soft_reset = actionValue[s.OnSoftReset]
 	ok = true
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,4 +166,54 @@ func TestConsoleVerb(t *testing.T) {
 	if e := decode(t, js); code != exitOK || !strings.Contains(string(e.Result), consPath) {
 		t.Errorf("console --json: %d %q", code, js)
 	}
+}
+
+// create -c attaches to the new domain's console once it is created.
+func TestCreateAttachesConsole(t *testing.T) {
+	userMaster, _, userTerm := openPty(t)
+	consMaster, consPath, _ := openPty(t)
+	f := newFake()
+	f.tty = consPath
+	cfg := writeCfg(t, guestCfg)
+	var out lockedBuffer
+	var errw bytes.Buffer
+	e := &env{ctx: context.Background(), out: &out, errw: &errw, stdin: userTerm, open: func(*env, openOptions) (Backend, error) { return f, nil }}
+	done := make(chan int, 1)
+	go func() { done <- e.run([]string{"create", cfg, "-c"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for termios(t, userTerm).Lflag&unix.ICANON != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	consMaster.Write([]byte("booting\r\n"))
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "booting") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	userMaster.Write([]byte{escapeChar})
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(out.String(), "booting") || len(f.created) != 1 || f.calls[len(f.calls)-1] != "console g" {
+			t.Errorf("exit %d, stdout %q, calls %q, stderr %q", code, out.String(), f.calls, errw.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("create -c did not leave the console on Ctrl-]")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a verb writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -132,7 +132,7 @@ var globalOptions = []option{
 }
 
 func run(ctx context.Context, args []string, out, errw io.Writer) int {
-	e := &env{ctx: ctx, out: out, errw: errw, stdin: os.Stdin, open: openXen}
+	e := &env{ctx: ctx, out: out, errw: errw, stdin: os.Stdin, open: openBackend}
 	return e.run(args)
 }
 
@@ -246,7 +246,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotFound
 	case errors.Is(err, driver.ErrDomainExists):
 		return exitExists
-	case errors.As(err, &ce), errors.As(err, &ces):
+	case errors.Is(err, libxl.ErrConfig), errors.As(err, &ce), errors.As(err, &ces):
 		return exitConfig
 	}
 	return exitFailed

@@ -672,14 +672,25 @@ void libxl_dominfo_list_free(libxl_dominfo *list, int nb_domain)
 int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
 {
     model_ctx *c = model_enter_locked(p, "libxl_domain_info");
+    libxl_dominfo *list;
+    int n = 0, i, rc = ERROR_DOMAIN_NOTFOUND;
     if (!c)
         return ERROR_FAIL;
+    /* dom0 and the ctx's fake domains, as libxl_list_domain sees them. */
+    list = model_domains_list(c, &n);
     model_ctx_unlock(c);
-    if (domid != 0)
-        return ERROR_DOMAIN_NOTFOUND;
-    if (info_r)
-        model_fill_dominfo(info_r, 0, false, false);
-    return 0;
+    if (!list)
+        return ERROR_NOMEM;
+    for (i = 0; i < n; i++) {
+        if (list[i].domid == domid) {
+            if (info_r)
+                *info_r = list[i];
+            rc = 0;
+            break;
+        }
+    }
+    free(list);
+    return rc;
 }
 
 /* ---- evgens: one shared "xenstore watch" fd, as in libxl ---- */
