@@ -154,8 +154,12 @@ func (m *Domains) SaveWith(ctx context.Context, ref, path string, opts SaveOptio
 				d.apply(TrPaused, "paused")
 			}
 		}
-		if err := m.ctx.ResumeDomain(bg, domid); err != nil {
-			return errors.Join(saveErr, fmt.Errorf("resume of domain %d: %w", domid, err))
+		// A save the guest never answered (a guest still booting times
+		// out) left it running: only a suspended guest is resumed.
+		if saveErr == nil || m.suspended(domid) {
+			if err := m.ctx.ResumeDomain(bg, domid); err != nil {
+				return errors.Join(saveErr, fmt.Errorf("resume of domain %d: %w", domid, err))
+			}
 		}
 		// libxl reports a domain's shutdown once per watch: the suspend
 		// used it up. A fresh watch sees the guest's next shutdown.
@@ -167,6 +171,12 @@ func (m *Domains) SaveWith(ctx context.Context, ref, path string, opts SaveOptio
 		}
 		return saveErr
 	})
+}
+
+// suspended reports a domain shut down with reason suspend.
+func (m *Domains) suspended(domid uint32) bool {
+	info, err := m.ctx.DomainInfo(domid)
+	return err == nil && info.Shutdown && info.ShutdownReason == libxl.ShutdownSuspend
 }
 
 // RestoreWith is Restore with the config replaced by cfg when cfg is not

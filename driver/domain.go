@@ -585,6 +585,12 @@ func (m *Domains) resync() error {
 			continue
 		}
 		if d := m.reg.byDomID(info.DomID); d == nil {
+			if info.Name == "" {
+				// libxl is still building it (the name comes later): a
+				// create of this manager may be the builder, which
+				// registers it on completion. Adopt it next time.
+				continue
+			}
 			if _, err := m.adopt(info); err == nil {
 				m.streams.publish(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered"})
 			}

@@ -52,7 +52,8 @@ func LoadConfigFile(path string, opts LoadOptions) (Config, error) {
 //     (typos: xl itself would ignore them) and bad values are never
 //     handed on.
 //
-// Every error is a *ConfigError or ConfigErrors (errors.Is ErrConfig).
+// Every error is a *ConfigError or ConfigErrors (errors.Is ErrConfig),
+// except ErrNotSupported for an xl config in a build without cgo.
 func LoadConfig(name string, data []byte, opts LoadOptions) (Config, error) {
 	return loadConfig(name, data, false, opts)
 }

@@ -290,16 +290,26 @@ func TestDeliveriesAfterCloseAreRefusedWhateverTheHooks(t *testing.T) {
 // shared by every ctx of the process.
 func TestSigchldFlowsWhileClosePending(t *testing.T) {
 	eachMode(t, func(t *testing.T, serialised bool) {
-		a := newModelCtx(t, &nopHooks{}, serialised, Options{})
+		ha := newPumpHooks()
+		a := newModelCtx(t, ha, serialised, Options{})
 		b := newModelCtx(t, &nopHooks{}, serialised, Options{})
 		defer b.Close()
+		domid := createPumped(t, a, ha)
 		closed := make(chan error, 1)
 		var callErr error
 		within(t, "Call waiting for its child with Close pending", func() {
-			callErr = a.Call(func(unsafe.Pointer) error {
+			callErr = a.Call(func(raw unsafe.Pointer) error {
 				go func() { closed <- a.Close() }()
 				waitFor(t, "Close to be pending", a.closePending)
 				fa, fb := a.sigchldForwards.Load(), b.sigchldForwards.Load()
+				if !serialised {
+					// 4.17: the model's destroy forks a child and, called
+					// synchronously, returns only once SIGCHLD was
+					// forwarded and the child reaped.
+					if err := destroySyncForTest(raw, domid); err != nil {
+						return err
+					}
+				}
 				if err := exec.Command("true").Run(); err != nil {
 					return err
 				}
@@ -344,11 +354,14 @@ func TestOnEventMayCallTheCtx(t *testing.T) {
 		var mu sync.Mutex
 		var got []error
 		var c *Ctx
+		var closeErrs []error
 		onEvent := func(e Event) {
 			_, err := c.DomainInfo(0)
 			_, lerr := c.ListDomains()
+			cerr := c.Close() // would wait for the call this runs in
 			mu.Lock()
 			got = append(got, err, lerr)
+			closeErrs = append(closeErrs, cerr)
 			mu.Unlock()
 		}
 		c = newModelCtx(t, &nopHooks{}, serialised, Options{OnEvent: onEvent})
@@ -393,6 +406,11 @@ func TestOnEventMayCallTheCtx(t *testing.T) {
 		if len(r) != 2 || !errors.Is(r[0], ErrClosed) || !errors.Is(r[1], ErrClosed) {
 			t.Fatalf("OnEvent's calls with Close pending: %v, want ErrClosed", r)
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(closeErrs) != 2 || !errors.Is(closeErrs[0], ErrInCallback) || !errors.Is(closeErrs[1], ErrInCallback) {
+			t.Fatalf("Close from OnEvent: %v, want ErrInCallback", closeErrs)
+		}
 	})
 }
 
@@ -411,9 +429,9 @@ func TestAbortWhileClosePending(t *testing.T) {
 		var opErr error
 		go func() {
 			defer close(opDone)
-			opErr = c.DestroyDomain(opCtx, domid)
+			opErr = c.ShutdownDomain(opCtx, domid)
 		}()
-		waitFor(t, "destroy in flight", func() bool { return c.opsInFlight() == 1 && h.fdCount() > 0 })
+		waitFor(t, "shutdown in flight", func() bool { return c.opsInFlight() == 1 && h.fdCount() > 0 })
 
 		closed := make(chan error, 1)
 		abortWithClosePending := func(unsafe.Pointer) error {
@@ -422,7 +440,7 @@ func TestAbortWhileClosePending(t *testing.T) {
 			cancel()
 			// libxl_ao_abort runs on the operation's goroutine; let
 			// the loop deliver so the aborted operation completes.
-			h.pumpUntil(t, c, "the aborted destroy", opDone)
+			h.pumpUntil(t, c, "the aborted shutdown", opDone)
 			return nil
 		}
 		within(t, "aborting an operation with Close pending", func() {
@@ -445,7 +463,7 @@ func TestAbortWhileClosePending(t *testing.T) {
 			abortWithClosePending(nil)
 		})
 		if !errors.Is(opErr, context.Canceled) {
-			t.Fatalf("aborted destroy: %v", opErr)
+			t.Fatalf("aborted shutdown: %v", opErr)
 		}
 		h.pumpUntil(t, c, "Close", chanOf(closed))
 	})
@@ -537,9 +555,9 @@ func TestCallAsyncIsCountedByClose(t *testing.T) {
 		var opErr error
 		go func() {
 			defer close(opDone)
-			opErr = c.CallAsync(context.Background(), "libxl_domain_destroy", destroyStartForTest(domid))
+			opErr = c.CallAsync(context.Background(), "libxl_domain_shutdown", shutdownStartForTest(domid))
 		}()
-		waitFor(t, "the destroy's initiating call", func() bool { return h.fdCount() > 0 })
+		waitFor(t, "the shutdown's initiating call", func() bool { return h.fdCount() > 0 })
 
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close() }()
@@ -554,7 +572,7 @@ func TestCallAsyncIsCountedByClose(t *testing.T) {
 			t.Fatalf("Close returned (%v) while an operation started through CallAsync was in flight", err)
 		default:
 		}
-		h.pumpUntil(t, c, "the destroy", opDone)
+		h.pumpUntil(t, c, "the shutdown", opDone)
 		if opErr != nil {
 			t.Fatal(opErr)
 		}
@@ -563,4 +581,78 @@ func TestCallAsyncIsCountedByClose(t *testing.T) {
 		}
 		requireNoModelViolations(t)
 	})
+}
+
+// Close's order, step by step: operations (TestCallAsyncIsCountedByClose),
+// generators disabled before libxl_ctx_free (the strict model reports the
+// watch fd of a generator left enabled), SIGCHLD forwarding stopped,
+// short calls under way waited for, libxl_ctx_free, tokens and logger
+// released, OnClosed last.
+func TestCloseOrder(t *testing.T) {
+	h := newPumpHooks()
+	var freesAtOnClosed []uint64
+	c := newModelCtx(t, h, false, Options{OnClosed: func() { freesAtOnClosed = append(freesAtOnClosed, libxlmodel.Counters().CtxFrees) }})
+	libxlmodel.Reset()
+	domid := createPumped(t, c, h)
+	sub, err := c.WatchDomainDeath(domid, WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pump(c)
+
+	// A short call under way (what a delivery or a SIGCHLD forward holds).
+	if !c.pin() {
+		t.Fatal("pin refused on an open ctx")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	waitFor(t, "Close to refuse further calls into libxl", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.state == ctxFreed
+	})
+	time.Sleep(20 * time.Millisecond)
+	if n := libxlmodel.Counters().CtxFrees; n != 0 {
+		t.Fatalf("libxl_ctx_free ran (%d) while a call into libxl was under way", n)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a call into libxl was under way", err)
+	default:
+	}
+	if c.pin() {
+		t.Fatal("a new call into libxl was admitted after Close decided to free the ctx")
+	}
+	c.unpin()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Close did not return after the last call under way ended")
+	}
+
+	if !errors.Is(sub.Err(), ErrClosed) {
+		t.Fatalf("subscription after Close: %v", sub.Err())
+	}
+	requireNoModelViolations(t)
+	if n := libxlmodel.Counters().CtxFrees; n != 1 || len(freesAtOnClosed) != 1 || freesAtOnClosed[0] != 1 {
+		t.Fatalf("libxl_ctx_free ran %d time(s); OnClosed ran after %v of them", n, freesAtOnClosed)
+	}
+	sigchld.mu.Lock()
+	_, forwarded := sigchld.ctxs[c]
+	sigchld.mu.Unlock()
+	if forwarded {
+		t.Fatal("SIGCHLD is still forwarded to the closed ctx")
+	}
+	if c.userToken.Lookup() != nil || c.loggerToken.Lookup() != nil {
+		t.Fatal("the ctx's user or logger token outlived Close")
+	}
+	if c.Raw() != nil || !errors.Is(c.Err(), ErrClosed) {
+		t.Fatalf("Raw/Err after Close: %v %v", c.Raw(), c.Err())
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

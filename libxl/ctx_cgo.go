@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -46,6 +47,9 @@ type Ctx struct {
 	pins   int   // short calls admitted by pin (run while Close is pending)
 	broken error // set by libxl's disaster callback; refuses new operations
 	logger *C.xentoollog_logger
+	// inCallback counts, per goroutine, the user callbacks running
+	// (Options.OnEvent, Call's fn): Close there would wait for itself.
+	inCallback map[uint64]int
 
 	serial     serialLock // Xen42Serialised mode only
 	serialised bool
@@ -165,7 +169,51 @@ func (c *Ctx) Call(fn func(raw unsafe.Pointer) error) error {
 		return err
 	}
 	defer exit()
+	leave := c.enterCallback()
+	defer leave()
 	return fn(unsafe.Pointer(raw))
+}
+
+// enterCallback records that the calling goroutine runs user code that
+// Close would wait for (it holds an operation or a pin). The returned
+// function ends the record.
+func (c *Ctx) enterCallback() (leave func()) {
+	id := goid()
+	c.mu.Lock()
+	if c.inCallback == nil {
+		c.inCallback = map[uint64]int{}
+	}
+	c.inCallback[id]++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		if c.inCallback[id]--; c.inCallback[id] == 0 {
+			delete(c.inCallback, id)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *Ctx) calledFromCallback() bool {
+	id := goid()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inCallback[id] > 0
+}
+
+// goid returns the current goroutine's id, parsed from its stack header
+// ("goroutine 123 [running]:"). Only Close and user callbacks use it.
+func goid() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	var id uint64
+	for _, b := range buf[len("goroutine "):n] {
+		if b < '0' || b > '9' {
+			break
+		}
+		id = id*10 + uint64(b-'0')
+	}
+	return id
 }
 
 // CallAsync runs one asynchronous libxl function goxl does not wrap, as
@@ -378,11 +426,15 @@ func (c *Ctx) sigchldOccurred() {
 //  8. release the `user` token and the logger; detach from the loop.
 //
 // Close does not abort operations in flight; cancel their contexts to end
-// them sooner. It must not be called from a libxl callback running on the
-// dispatcher (ErrInCallback). It is idempotent; a concurrent second Close
-// waits for the first.
+// them sooner. Called from a callback it would wait for itself, so it
+// returns ErrInCallback there: on the dispatcher, inside Options.OnEvent,
+// inside Call's fn. It is idempotent; a concurrent second Close waits for
+// the first.
 func (c *Ctx) Close() error {
 	if d, ok := c.hooks.(interface{ OnDispatcher() bool }); ok && d.OnDispatcher() {
+		return ErrInCallback
+	}
+	if c.calledFromCallback() {
 		return ErrInCallback
 	}
 	c.closeOnce.Do(func() { c.closeErr = c.close() })

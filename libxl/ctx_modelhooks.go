@@ -34,6 +34,11 @@ static int goxl_t_destroy(void *raw, uint32_t domid, void *how)
 {
     return libxl_domain_destroy(raw, domid, how);
 }
+
+static int goxl_t_shutdown(void *raw, uint32_t domid, void *how)
+{
+    return libxl_domain_shutdown(raw, domid, how);
+}
 */
 import "C"
 
@@ -56,10 +61,20 @@ func (c *Ctx) raiseDisasterForTest(typ EventType, msg string, errnoval int) {
 	C.goxl_t_disaster(goxl.EventHooksTable(), C.uintptr_t(c.userToken), C.int(typ), cs, C.int(errnoval))
 }
 
-// destroyStartForTest is a CallAsync start function that calls
-// libxl_domain_destroy, as a user's unwrapped libxl function would.
-func destroyStartForTest(domid uint32) func(raw, aoHow unsafe.Pointer) int {
+// shutdownStartForTest is a CallAsync start function that calls
+// libxl_domain_shutdown, as a user's unwrapped libxl function would.
+func shutdownStartForTest(domid uint32) func(raw, aoHow unsafe.Pointer) int {
 	return func(raw, aoHow unsafe.Pointer) int {
-		return int(C.goxl_t_destroy(raw, C.uint32_t(domid), aoHow))
+		return int(C.goxl_t_shutdown(raw, C.uint32_t(domid), aoHow))
 	}
+}
+
+// destroySyncForTest calls libxl_domain_destroy synchronously (ao_how
+// NULL): on 4.17 the model's destroy forks a child and returns only after
+// libxl_childproc_sigchld_occurred reaped it.
+func destroySyncForTest(raw unsafe.Pointer, domid uint32) error {
+	if rc := C.goxl_t_destroy(raw, C.uint32_t(domid), nil); rc != 0 {
+		return Error(rc)
+	}
+	return nil
 }

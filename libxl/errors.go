@@ -109,7 +109,7 @@ var (
 	// operations with it; close the ctx and make a new one.
 	ErrDisaster = errors.New("libxl: libxl reported a disaster: events may have been lost; the ctx refuses new operations, close it and make a new one")
 	// ErrInCallback: the call would wait for the dispatcher it runs on.
-	ErrInCallback = errors.New("libxl: Close called from a libxl callback on the dispatcher; it would wait for itself")
+	ErrInCallback = errors.New("libxl: Close called from a callback (the dispatcher, Options.OnEvent, Call's fn); it would wait for itself")
 )
 
 // OpError reports a failed asynchronous operation.

@@ -93,6 +93,8 @@ func (c *Ctx) route(e Event) {
 		c.deferred = append(c.deferred, e)
 		c.deferredMu.Unlock()
 	case c.opts.OnEvent != nil:
+		leave := c.enterCallback()
+		defer leave()
 		c.opts.OnEvent(e)
 	default:
 		c.opts.Logger.Debug("libxl event with no subscriber", slog.String("event", e.String()))
@@ -123,6 +125,8 @@ func (c *Ctx) runDeferred() {
 }
 
 func (c *Ctx) runOnEvent(e Event) {
+	leave := c.enterCallback()
+	defer leave()
 	defer func() {
 		if p := recover(); p != nil {
 			c.opts.Logger.Error("libxl: panic in Options.OnEvent", "event", e.String(), "panic", fmt.Sprint(p))

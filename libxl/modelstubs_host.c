@@ -28,3 +28,8 @@ WEAK void libxl_bitmap_dispose(libxl_bitmap *map) { free(map->map); memset(map, 
 WEAK int libxl_bitmap_alloc(libxl_ctx *ctx, libxl_bitmap *m, int n_bits) { m->size = (n_bits + 7) / 8; m->map = calloc(m->size ? m->size : 1, 1); return m->map ? 0 : ERROR_NOMEM; }
 WEAK int libxl_bitmap_test(const libxl_bitmap *m, int bit) { return bit >= 0 && (unsigned)bit < m->size * 8 && (m->map[bit / 8] & (1 << (bit & 7))); }
 WEAK void libxl_bitmap_set(libxl_bitmap *m, int bit) { if (bit >= 0 && (unsigned)bit < m->size * 8) m->map[bit / 8] |= 1 << (bit & 7); }
+
+/* Used by config_cgo.go (the nic of a vif spec); missing from the model
+ * build's stubs, which broke linking every -tags libxlmodel test binary
+ * that links package libxl. Weak: another weak definition may coexist. */
+WEAK void libxl_device_nic_dispose(libxl_device_nic *p) { memset(p, 0, sizeof *p); }

@@ -10,39 +10,28 @@ import (
 	"github.com/goxl/goxl/libxl"
 )
 
-// loadConfig reads an xl config, or libxl JSON if the file starts with
-// '{'. overrides are xl config lines applied after the file, as xl's
-// trailing key=value arguments: they are appended to the config text
-// before it is parsed, which is what xl does. path "" means the config
-// is the overrides alone.
+// loadConfig reads a config through libxl.LoadConfigFile: xl's format
+// (goxl's parser, xl's own for keys goxl does not map), libxl JSON, or
+// xl list -l output. overrides are xl config lines applied after the
+// file, as xl's trailing key=value arguments (the last assignment wins).
+// path "" means the config is the overrides alone. A file that cannot be
+// read is an I/O error (exit 1); everything else wrong is a config error
+// (exit 5).
 func loadConfig(path string, overrides []string) (libxl.Config, error) {
-	var data []byte
-	name := path
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		data = b
-	} else {
-		name = "<command line>"
+	opts := libxl.LoadOptions{Overrides: overrides}
+	if path == "" {
+		cfg, err := libxl.LoadConfig("<command line>", nil, opts)
+		return checkedConfig("<command line>", cfg, err)
 	}
-	if t := strings.TrimSpace(string(data)); strings.HasPrefix(t, "{") {
-		if len(overrides) > 0 {
-			return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
-		}
-		return checkedConfig(name, libxl.JSONConfig(t), nil)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
-	if len(overrides) > 0 {
-		text := string(data)
-		if text != "" && !strings.HasSuffix(text, "\n") {
-			text += "\n"
-		}
-		text += strings.Join(overrides, "\n") + "\n"
-		data = []byte(text)
+	if t := strings.TrimSpace(string(data)); len(overrides) > 0 && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
+		return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
 	}
-	cfg, err := libxl.ParseXL(name, data)
-	return checkedConfig(name, cfg, err)
+	cfg, err := libxl.LoadConfigFile(path, opts)
+	return checkedConfig(path, cfg, err)
 }
 
 // checkedConfig makes every config problem a config error (exit 5): a
@@ -57,7 +46,7 @@ func checkedConfig(name string, cfg libxl.Config, err error) (libxl.Config, erro
 	}
 	var ce *libxl.ConfigError
 	var ces libxl.ConfigErrors
-	if errors.As(err, &ce) || errors.As(err, &ces) || errors.Is(err, libxl.ErrNotSupported) {
+	if errors.Is(err, libxl.ErrConfig) || errors.As(err, &ce) || errors.As(err, &ces) || errors.Is(err, libxl.ErrNotSupported) {
 		return nil, err
 	}
 	return nil, &libxl.ConfigError{File: name, Msg: err.Error()}

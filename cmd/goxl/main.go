@@ -1,51 +1,3 @@
-// Command goxl is an xl-like front end to goxl's driver: it manages Xen
-// domains from dom0 through libxl, on goxl's event loop.
-//
-// Usage:
-//
-//	goxl [--json] [-v] <verb> [options] [args]
-//	goxl help [verb]
-//
-// `goxl help` lists the verbs, `goxl help VERB` or `goxl VERB -h` gives a
-// verb's options (on stdout, exit 0). Options are parsed as xl parses them:
-// before or after the positional arguments, combined short flags (-pq),
-// "--" ends the options. A <dom> is a domid, a name or a UUID. Progress
-// lines go to stderr.
-//
-// # Verbs
-//
-//	list [-l] [-v] [dom...]     domains, as xl list; -l: xl's JSON [{domid, config}]
-//	info [dom]                  the host, as xl info; with a domain: that domain
-//	create [-pqceFn] [-f cfg] [cfg] [key=value...]
-//	destroy <dom>
-//	shutdown [-awF] <dom|-a>    reboot [-awF] <dom|-a>
-//	pause <dom>                 unpause <dom>
-//	save [-cp] <dom> <file>     restore [-pe] [cfg] <file>
-//	console [-t pv|serial] [-n num] <dom>   attaches; Ctrl-] leaves
-//	events                      lifecycle events until SIGINT
-//	domid <name>  domname <domid>  uptime [dom...]
-//	mem-set <dom> <mem>  vcpu-set <dom> <count>  vcpu-list [dom...]
-//	version
-//
-// All verbs reach Xen through a Backend (backend.go): in this process
-// (localBackend) or, when a goxl daemon runs, through it.
-//
-// # --json
-//
-// With --json (before or after the verb) stdout carries exactly one JSON
-// document per invocation: {"ok":true,"result":R} where R is the verb's
-// result (its shape is given by `goxl help VERB`), or, on any error,
-// {"ok":false,"error":{"code":C,"kind":K,"message":M}} with the exit code
-// C and its kind (usage, failed, not-found, not-xen, config, exists,
-// interrupted). The plain error message also goes to stderr. `events
-// --json` is the exception: one event object per line, and an error
-// object as its last line if the stream fails.
-//
-// # Exit codes
-//
-// 0 ok; 1 the operation failed; 2 usage error; 3 domain not found; 4 not
-// on a Xen dom0 (or libxl unavailable); 5 config error; 6 a domain with
-// that name exists; 130 interrupted (SIGINT).
 package main
 
 import (
@@ -246,7 +198,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotFound
 	case errors.Is(err, driver.ErrDomainExists):
 		return exitExists
-	case errors.As(err, &ce), errors.As(err, &ces):
+	case errors.Is(err, libxl.ErrConfig), errors.As(err, &ce), errors.As(err, &ces):
 		return exitConfig
 	}
 	return exitFailed

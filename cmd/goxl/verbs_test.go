@@ -95,6 +95,12 @@ func TestCreateOverrides(t *testing.T) {
 	if got.MaxMemMB != 256 || got.OnReboot != libxl.ActionDestroy || got.MemoryMB != 64 || !f.create.Paused {
 		t.Errorf("overrides not applied: %+v", got)
 	}
+	// A key the file sets: the override wins, as the last assignment.
+	f = newFake()
+	code, _, errw = runFake(t, f, "create", cfg, "memory=96", "vcpus=2")
+	if code != exitOK || f.created[0].MemoryMB != 96 || f.created[0].VCPUs != 2 {
+		t.Errorf("override of a key in the file: exit %d %s %+v", code, errw, f.created)
+	}
 	// Only overrides: the config is the command line.
 	f = newFake()
 	code, _, errw = runFake(t, f, "create", "name='cl'", "memory=32", "kernel='/k'")

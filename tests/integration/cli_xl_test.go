@@ -140,7 +140,9 @@ func TestCLIXLConventions(t *testing.T) {
 	mustGoxl(t, "unpause", "cli2")
 	var seen bytes.Buffer
 	buf := make([]byte, 4096)
-	deadline := time.Now().Add(90 * time.Second)
+	// The boot line also says the guest is up, so that save -c below
+	// finds it ready to suspend. TCG on a loaded host boots slowly.
+	deadline := time.Now().Add(5 * time.Minute)
 	for !strings.Contains(seen.String(), "XENVM-GUEST up") && time.Now().Before(deadline) {
 		term.SetReadDeadline(time.Now().Add(time.Second))
 		n, _ := term.Read(buf)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +21,13 @@ import (
 )
 
 const xlBinary = "/usr/lib/xen-4.17/bin/xl"
+
+// A config that sets uuid= or asks for a fresh VM generation ID: where it
+// does not, each side draws its own value.
+var (
+	setsUUID       = regexp.MustCompile(`(?m)^\s*uuid\s*=`)
+	generatesGenID = regexp.MustCompile(`(?m)^\s*ms_vm_genid\s*=\s*["']generate["']`)
+)
 
 // xlDryRun returns what `xl create -n` prints for a config: the
 // libxl_domain_config xl would create, in libxl's JSON.
@@ -165,12 +173,22 @@ func TestConfigFidelity(t *testing.T) {
 			if err := json.Unmarshal([]byte(goJSON), &gv); err != nil {
 				t.Fatalf("goxl's JSON: %v\n%s", err, goJSON)
 			}
-			if !bytes.Contains(data, []byte("uuid")) || !strings.Contains(xlJSON, "uuid") {
+			if !setsUUID.Match(data) {
 				delete(xv["c_info"].(map[string]any), "uuid")
 				delete(gv["c_info"].(map[string]any), "uuid")
 			}
+			if generatesGenID.Match(data) {
+				// xl draws a VM generation ID per run: both must have one.
+				for side, v := range map[string]map[string]any{"xl": xv, "goxl": gv} {
+					hvm, _ := v["b_info"].(map[string]any)["type.hvm"].(map[string]any)
+					if id, _ := hvm["ms_vm_genid"].([]any); len(id) != 16 {
+						t.Errorf("%s: ms_vm_genid = \"generate\" gave %v", side, hvm["ms_vm_genid"])
+					}
+					delete(hvm, "ms_vm_genid")
+				}
+			}
 			if diff := jsonDiff("", xv, gv); len(diff) > 0 {
-				t.Errorf("goxl's libxl_domain_config differs from xl's in %d fields:\n  %s\n--- xl create -n:\n%s\n--- goxl:\n%s",
+				t.Fatalf("goxl's libxl_domain_config differs from xl's in %d fields:\n  %s\n--- xl create -n:\n%s\n--- goxl:\n%s",
 					len(diff), strings.Join(diff, "\n  "), xlJSON, goJSON)
 			}
 			t.Logf("%s: %d bytes of libxl JSON, same as xl's (parser: %s)", cc.name, len(xlJSON), map[bool]string{true: "goxl", false: "xl"}[own])
