@@ -133,11 +133,12 @@ BENCH_XEN_BOOT_TIMEOUT ?= 900s
 bench: bench-deps
 	@mkdir -p $(BUILD)/bench
 	$(GO) build -tags 'libxlmodel libvirtbench' -o $(BUILD)/bench/benchtable ./tests/bench/cmd/benchtable/
+	$(GO) build -o $(BUILD)/bench/goxl ./cmd/goxl/
 	@if [ "$(BENCH_XEN)" = 1 ]; then $(MAKE) --no-print-directory bench-xen; fi
 	@echo "==> bench: micro-benchmarks (interleaved, medians)"
 	@xen=""; if [ "$(BENCH_XEN)" != 0 ]; then \
-	  [ -s $(BUILD)/bench/xen.json ] && xen="$$xen -xen $(BUILD)/bench/xen.json"; \
-	  [ -s $(BUILD)/bench/verbs.json ] && xen="$$xen -verbs $(BUILD)/bench/verbs.json"; \
+	  if [ -s $(BUILD)/bench/xen.json ]; then xen="$$xen -xen $(BUILD)/bench/xen.json"; fi; \
+	  if [ -s $(BUILD)/bench/verbs.json ]; then xen="$$xen -verbs $(BUILD)/bench/verbs.json"; fi; \
 	fi; \
 	$(BUILD)/bench/benchtable -out $(BUILD)/bench $$xen $(BENCH_FLAGS)
 	@if command -v gnuplot >/dev/null; then \
