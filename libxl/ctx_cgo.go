@@ -44,7 +44,8 @@ type Ctx struct {
 	serial     sync.Mutex
 	serialised bool
 
-	aos sync.WaitGroup // async operations started and not yet completed
+	aos      sync.WaitGroup // operations admitted and not yet ended (ao_cgo.go)
+	closeSig closeSignal    // fired when Close begins: operations abort
 
 	subsMu sync.Mutex // guards subs; never held while calling libxl
 	subs   map[uint64]func(Event)
@@ -221,7 +222,8 @@ func (c *Ctx) sigchldOccurred() {
 
 // Close tears the ctx down in the order that closes libvirt's race 2:
 //
-//  1. refuse new calls, and wait for the async operations in flight;
+//  1. refuse new calls; abort the operations in flight (libxl_ao_abort)
+//     and wait for them to end, their cleanup included (see doc.go);
 //  2. disable every event generator;
 //  3. close the hooks' admission gate and drain in-flight deliveries;
 //  4. reap pending registrations: forgotten, never force-fired;
@@ -242,6 +244,7 @@ func (c *Ctx) Close() error {
 
 func (c *Ctx) close() error {
 	c.closing.Store(true)
+	c.closeSig.Fire() // operations in flight abort, then clean up
 	// Barrier: calls admitted before closing was set finish their
 	// initiating call (an operation registers in c.aos under the shared
 	// lock); none is admitted after. Then wait for the operations.

@@ -1,0 +1,36 @@
+//go:build libxlmodel
+
+package libxlmodel
+
+/*
+#include "libxlmodel.h"
+*/
+import "C"
+
+import "unsafe"
+
+// ResetDomains forgets every fake domain and the create delay: a test
+// that checks for orphans starts from an empty host.
+func ResetDomains() { C.libxlmodel_domains_reset() }
+
+// SetCreateDelay makes libxl_domain_create_new take ms milliseconds (the
+// build of a real domain takes seconds), so that a test can close or
+// cancel in the middle of it. 0 completes at once.
+func SetCreateDelay(ms int) { C.libxlmodel_set_create_delay_ms(C.int(ms)) }
+
+// Domains returns the domids of the fake host's domains (dom0 excluded),
+// whichever ctx built them: a domain that outlived its create's error is
+// an orphan.
+func Domains() []uint32 {
+	for {
+		buf := make([]uint32, 64)
+		n := int(C.libxlmodel_domains_copy((*C.uint32_t)(unsafe.Pointer(&buf[0])), C.int(len(buf))))
+		if n <= len(buf) {
+			return buf[:n]
+		}
+		buf = make([]uint32, n)
+		if m := int(C.libxlmodel_domains_copy((*C.uint32_t)(unsafe.Pointer(&buf[0])), C.int(len(buf)))); m <= n {
+			return buf[:m]
+		}
+	}
+}
