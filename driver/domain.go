@@ -218,19 +218,18 @@ type Domain struct {
 	m   *Domains
 	job chan struct{} // one operation at a time; held across libxl calls
 
-	mu         sync.Mutex // guards the fields below; a leaf except for registry/streams
-	name       string
-	uuid       libxl.UUID
-	domid      uint32
-	state      DomainState
-	reason     libxl.ShutdownReason
-	cfg        libxl.Config
-	summary    libxl.DomainConfig
-	owned      bool // created by this manager: its on_* actions are honoured
-	discovered bool // its "discovered" event was published
-	watch      *libxl.Subscription
-	watchGen   uint64
-	changed    chan struct{} // closed and replaced on every state change
+	mu       sync.Mutex // guards the fields below; a leaf except for registry/streams
+	name     string
+	uuid     libxl.UUID
+	domid    uint32
+	state    DomainState
+	reason   libxl.ShutdownReason
+	cfg      libxl.Config
+	summary  libxl.DomainConfig
+	owned    bool // created by this manager: its on_* actions are honoured
+	watch    *libxl.Subscription
+	watchGen uint64
+	changed  chan struct{} // closed and replaced on every state change
 	// deadDomID is the incarnation whose "death" was published: each
 	// incarnation ends with exactly one, whichever path saw it first
 	// (libxl's event, the driver's destroy, a lookup or resync that
@@ -381,15 +380,17 @@ func (m *Domains) lookup(ref string) (*Domain, error) {
 		}
 		return nil, err
 	}
-	return m.adopt(info)
+	d, _, err := m.adopt(info)
+	return d, err
 }
 
 // adopt registers a domain the manager did not create, and watches it.
-func (m *Domains) adopt(info libxl.DomainInfo) (*Domain, error) {
+// adopted is false when the domain was already known.
+func (m *Domains) adopt(info libxl.DomainInfo) (d *Domain, adopted bool, err error) {
 	m.reg.mu.Lock()
 	if d := m.reg.byID[info.DomID]; d != nil {
 		m.reg.mu.Unlock()
-		return d, nil
+		return d, false, nil
 	}
 	if d := m.reg.byName[info.Name]; d != nil && info.Name != "" {
 		// The name is reserved by a create or restore in progress, whose
@@ -401,10 +402,10 @@ func (m *Domains) adopt(info libxl.DomainInfo) (*Domain, error) {
 		d.mu.Unlock()
 		if mine {
 			m.reg.mu.Unlock()
-			return d, nil
+			return d, false, nil
 		}
 	}
-	d := newDomain(m)
+	d = newDomain(m)
 	d.name, d.uuid, d.domid = info.Name, info.UUID, info.DomID
 	switch {
 	case info.Shutdown && (info.ShutdownReason == libxl.ShutdownCrash || info.ShutdownReason == libxl.ShutdownWatchdog):
@@ -427,7 +428,7 @@ func (m *Domains) adopt(info libxl.DomainInfo) (*Domain, error) {
 			m.log.Warn("driver: cannot watch adopted domain", "domid", info.DomID, "err", err)
 		}
 	}
-	return d, nil
+	return d, true, nil
 }
 
 // watch enables the death/shutdown events of domid for d, replacing any
@@ -701,12 +702,9 @@ func (m *Domains) resync() error {
 				// registers it on completion. Adopt it next time.
 				continue
 			}
-			if nd, err := m.adopt(info); err == nil {
+			if nd, adopted, err := m.adopt(info); err == nil && adopted {
 				nd.mu.Lock()
-				if nd.domid == info.DomID && nd.state != StateCreating && !nd.discovered {
-					nd.discovered = true
-					nd.publishLocked(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered", State: nd.state})
-				}
+				nd.publishLocked(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered", State: nd.state})
 				nd.mu.Unlock()
 			}
 		} else if info.Name != "" {
