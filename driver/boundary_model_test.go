@@ -72,7 +72,7 @@ func TestCloseDuringCreateLeavesNoDomain(t *testing.T) {
 			return errors.Join(err, d.Close())
 		},
 		"Domains.Close alone": func(d *Driver, m *Domains) error { return m.Close() },
-		"Driver.Close alone": func(d *Driver, m *Domains) error { return d.Close() },
+		"Driver.Close alone":  func(d *Driver, m *Domains) error { return d.Close() },
 	}
 	for name, closeAll := range closers {
 		for _, perOp := range []bool{true, false} {
