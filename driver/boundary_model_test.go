@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -330,4 +332,70 @@ func TestConcurrentCreatesEventsOncePerIncarnation(t *testing.T) {
 	requireNoViolations(t)
 	require.NoError(t, d.Close())
 	base.Check(t, 5*time.Second)
+}
+
+// Item 2 of issue 11 in the model: a save that fails (as into a full
+// file system) leaves the guest running as it was, with its domid, and
+// no file; and the driver still sees the guest's next shutdown.
+func TestFailedSaveResumesGuest(t *testing.T) {
+	freshModelHost(t)
+	libxlmodel.SetSaveBehaviour(0, true)
+	d := newModelDriver(t, libxlmodel.Mode417)
+	defer d.Close()
+	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1})
+	require.NoError(t, err)
+	dom, err := m.Create(context.Background(), modelGuest("saver1"), CreateOptions{})
+	require.NoError(t, err)
+	domid := dom.Snapshot().DomID
+	path := filepath.Join(t.TempDir(), "saver1.save")
+	err = m.Save(context.Background(), "saver1", path)
+	require.Error(t, err)
+	info, err := d.Ctx().DomainInfo(domid)
+	require.NoError(t, err, "the guest is gone after a failed save")
+	require.False(t, info.Shutdown, "the guest stays suspended after a failed save: %+v", info)
+	require.Equal(t, StateRunning, dom.Snapshot().State)
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "the partial save file is left")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, m.Shutdown(ctx, "saver1", true), "the shutdown after the failed save went unseen")
+	requireNoFakeDomains(t, "after the shutdown")
+	requireNoViolations(t)
+}
+
+// Close during a save: the save is aborted, the guest resumed, the file
+// removed, and Save reports ErrDriverClosed.
+func TestCloseDuringSaveResumesGuest(t *testing.T) {
+	freshModelHost(t)
+	libxlmodel.SetSaveBehaviour(1500, false)
+	d := newModelDriver(t, libxlmodel.Mode417)
+	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1, PerOperationCtx: true})
+	require.NoError(t, err)
+	dom, err := m.Create(context.Background(), modelGuest("saver2"), CreateOptions{})
+	require.NoError(t, err)
+	domid := dom.Snapshot().DomID
+	path := filepath.Join(t.TempDir(), "saver2.save")
+	done := make(chan error, 1)
+	go func() { done <- m.Save(context.Background(), "saver2", path) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		info, err := d.Ctx().DomainInfo(domid)
+		require.NoError(t, err)
+		if info.Shutdown {
+			break // suspended: the save is under way
+		}
+		require.True(t, time.Now().Before(deadline), "the save never suspended the guest")
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, d.Close())
+	err = <-done
+	require.ErrorIs(t, err, ErrDriverClosed)
+	require.Equal(t, []uint32{domid}, libxlmodel.Domains())
+	other := newModelDriver(t, libxlmodel.Mode417)
+	defer other.Close()
+	info, err := other.Ctx().DomainInfo(domid)
+	require.NoError(t, err)
+	require.False(t, info.Shutdown, "Close left the guest suspended: %+v", info)
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "the interrupted save's file is left")
+	requireNoViolations(t)
 }

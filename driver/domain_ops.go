@@ -335,6 +335,14 @@ func (m *Domains) Save(ctx context.Context, ref, path string) error {
 		start := time.Now()
 		m.progress("saving domain %d to %s", domid, path)
 		if err := c.SaveDomain(ctx, domid, path); err != nil {
+			// SaveDomain resumed the guest. libxl reports one shutdown
+			// per death watch, and the suspend was it: watch again, or
+			// the guest's next shutdown would go unseen.
+			if _, ierr := m.ctx.DomainInfo(domid); ierr == nil {
+				if werr := m.watch(d, domid); werr != nil {
+					err = errors.Join(err, fmt.Errorf("re-watch after the failed save: %w", werr))
+				}
+			}
 			return err
 		}
 		m.progress("saved in %v; destroying domain %d", time.Since(start).Round(time.Millisecond), domid)

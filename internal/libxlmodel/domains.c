@@ -45,12 +45,14 @@ static struct {
     int n;
     uint32_t next_domid;
     int create_delay_ms;
+    int save_delay_ms; /* how long libxl_domain_suspend takes */
+    bool save_fails;   /* libxl_domain_suspend fails like a full disk */
     /* Write ends of every ctx's "@releaseDomain" watch pipe. */
     int watchers[MAX_WATCHERS];
     int nwatchers;
 } g_doms = {.mu = PTHREAD_MUTEX_INITIALIZER, .next_domid = 1};
 
-enum { DOM_DESTROY, DOM_SHUTDOWN, DOM_CREATE };
+enum { DOM_DESTROY, DOM_SHUTDOWN, DOM_CREATE, DOM_SUSPEND };
 
 typedef struct {
     model_ctx *ctx;
@@ -177,6 +179,8 @@ void libxlmodel_domains_reset(void)
     pthread_mutex_lock(&g_doms.mu);
     g_doms.n = 0;
     g_doms.create_delay_ms = 0;
+    g_doms.save_delay_ms = 0;
+    g_doms.save_fails = false;
     pthread_mutex_unlock(&g_doms.mu);
 }
 
@@ -184,6 +188,14 @@ void libxlmodel_set_create_delay_ms(int ms)
 {
     pthread_mutex_lock(&g_doms.mu);
     g_doms.create_delay_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&g_doms.mu);
+}
+
+void libxlmodel_set_save_behaviour(int delay_ms, int fails)
+{
+    pthread_mutex_lock(&g_doms.mu);
+    g_doms.save_delay_ms = delay_ms > 0 ? delay_ms : 0;
+    g_doms.save_fails = fails != 0;
     pthread_mutex_unlock(&g_doms.mu);
 }
 
@@ -350,6 +362,15 @@ static void dom_finish(model_egc *egc, dom_op *op, int rc)
             notify_watchers_locked();
         }
         break;
+    case DOM_SUSPEND:
+        /* The guest suspended at the start; a failed or aborted save
+         * leaves it suspended (shut down, reason suspend), as libxl does:
+         * resuming it is the application's job. */
+        if (op->ao->aborted && !rc)
+            rc = ERROR_ABORTED;
+        if (!rc && g_doms.save_fails)
+            rc = ERROR_FAIL;
+        break;
     case DOM_CREATE:
         /* libxl 4.17 (domcreate_complete, retain_domain): the domain is
          * kept on success AND on ERROR_ABORTED, and *domid is written in
@@ -440,6 +461,19 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
         pthread_mutex_unlock(&g_doms.mu);
         timeout_s += delay_ms / 1000;
     }
+    if (kind == DOM_SUSPEND) {
+        int i;
+        pthread_mutex_lock(&g_doms.mu);
+        delay_ms = g_doms.save_delay_ms;
+        i = find_domain_locked(domid);
+        if (i >= 0) {
+            g_doms.d[i].shutdown = true;
+            g_doms.d[i].reason = LIBXL_SHUTDOWN_REASON_SUSPEND;
+        }
+        notify_watchers_locked();
+        pthread_mutex_unlock(&g_doms.mu);
+        timeout_s = 10 + delay_ms / 1000;
+    }
     if (timeout_s) {
         struct timeval abs;
         model_wall_now(&abs);
@@ -496,6 +530,82 @@ int libxl_domain_destroy(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how
 int libxl_domain_shutdown(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how *ao_how)
 {
     return dom_async(ctx, "libxl_domain_shutdown", DOM_SHUTDOWN, domid, NULL, 60, NULL, ao_how);
+}
+
+/* The stream: a page of "memory" written in the initiating call (libxl's
+ * save helper writes from a child; the model has none). */
+int libxl_domain_suspend(libxl_ctx *ctx, uint32_t domid, int fd, int flags,
+                         const libxl_asyncop_how *ao_how)
+{
+    char page[4096];
+    (void)flags;
+    memset(page, 0x5a, sizeof page);
+    if (fd < 0)
+        return ERROR_INVAL;
+    if (write(fd, page, sizeof page) < 0) {
+    }
+    return dom_async(ctx, "libxl_domain_suspend", DOM_SUSPEND, domid, NULL, 0, NULL, ao_how);
+}
+
+/* Completes inside the initiating call, as pause does. */
+int libxl_domain_resume(libxl_ctx *p, uint32_t domid, int suspend_cancel,
+                        const libxl_asyncop_how *how)
+{
+    model_egc egc;
+    model_ctx *c = dom_enter(p, "libxl_domain_resume", &egc);
+    model_ao *ao;
+    int i;
+    (void)suspend_cancel;
+    if (!c)
+        return ERROR_FAIL;
+    pthread_mutex_lock(&g_doms.mu);
+    i = find_domain_locked(domid);
+    if (i >= 0) {
+        g_doms.d[i].shutdown = false;
+        g_doms.d[i].reason = 0;
+    }
+    pthread_mutex_unlock(&g_doms.mu);
+    if (i < 0)
+        return dom_leave(c, &egc, ERROR_DOMAIN_NOTFOUND);
+    ao = model_ao_create(c, how);
+    if (!ao)
+        return dom_leave(c, &egc, ERROR_NOMEM);
+    model_ao_complete(&egc, ao, 0);
+    return dom_leave(c, &egc, model_ao_inprogress(&egc, ao));
+}
+
+int libxl_retrieve_domain_configuration(libxl_ctx *p, uint32_t domid, libxl_domain_config *d_config,
+                                        const libxl_asyncop_how *how)
+{
+    model_egc egc;
+    model_ctx *c = dom_enter(p, "libxl_retrieve_domain_configuration", &egc);
+    model_ao *ao;
+    int i;
+    if (!c)
+        return ERROR_FAIL;
+    pthread_mutex_lock(&g_doms.mu);
+    i = find_domain_locked(domid);
+    if (i >= 0 && d_config)
+        d_config->c_info.name = strdup(g_doms.d[i].name);
+    pthread_mutex_unlock(&g_doms.mu);
+    if (i < 0)
+        return dom_leave(c, &egc, ERROR_DOMAIN_NOTFOUND);
+    ao = model_ao_create(c, how);
+    if (!ao)
+        return dom_leave(c, &egc, ERROR_NOMEM);
+    model_ao_complete(&egc, ao, 0);
+    return dom_leave(c, &egc, model_ao_inprogress(&egc, ao));
+}
+
+char *libxl_domain_config_to_json(libxl_ctx *ctx, libxl_domain_config *d)
+{
+    char buf[256];
+    (void)ctx;
+    snprintf(buf, sizeof buf,
+             "{\"c_info\":{\"type\":\"pv\",\"name\":\"%s\"},\"b_info\":{\"max_vcpus\":1,"
+             "\"max_memkb\":65536,\"target_memkb\":65536,\"type.pv\":{\"kernel\":\"/dev/null\"}}}",
+             d && d->c_info.name ? d->c_info.name : "");
+    return strdup(buf);
 }
 
 int libxl_domain_create_new(libxl_ctx *ctx, libxl_domain_config *d_config, uint32_t *domid,

@@ -18,6 +18,17 @@ func ResetDomains() { C.libxlmodel_domains_reset() }
 // cancel in the middle of it. 0 completes at once.
 func SetCreateDelay(ms int) { C.libxlmodel_set_create_delay_ms(C.int(ms)) }
 
+// SetSaveBehaviour makes libxl_domain_suspend take delayMS and, with
+// fail, end in ERROR_FAIL (as on a full disk), leaving the domain
+// suspended (shut down, reason suspend) as libxl 4.17 does.
+func SetSaveBehaviour(delayMS int, fail bool) {
+	f := 0
+	if fail {
+		f = 1
+	}
+	C.libxlmodel_set_save_behaviour(C.int(delayMS), C.int(f))
+}
+
 // Domains returns the domids of the fake host's domains (dom0 excluded),
 // whichever ctx built them: a domain that outlived its create's error is
 // an orphan.
