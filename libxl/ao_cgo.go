@@ -21,16 +21,36 @@ import (
 // libxl's immediate rc.
 type startFunc func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int
 
-// Operations in flight at Close (see doc.go, "Operations and Close").
+// runAO runs one asynchronous libxl operation to its end. The initiating
+// call runs on the calling goroutine (it can build a domain for seconds:
+// never the loop's); completion arrives through the bridge on whatever
+// thread is inside libxl, usually the dispatcher, and only signals a
+// channel.
 //
-// An operation is counted in c.aos from its admission to the end of its
-// own cleanup (the destroy of a half-built domain, the resume of a guest
-// whose save failed). Close waits for that count to drop to zero before
-// it disables anything, so cleanup always runs on a ctx that is still
-// fully alive. Close also fires closeSig first: every operation that is
-// waiting for libxl's completion then calls libxl_ao_abort, so Close ends
-// as soon as libxl has cut the operations short, not when they would
-// have finished.
+// If ctx is cancelled first, or Close begins, runAO calls libxl_ao_abort
+// and still waits for the completion, so that the C memory the operation
+// uses (owned by the caller) can be freed as soon as runAO returns. The
+// error then matches ErrAborted (if libxl cut the operation short) and
+// ctx.Err() or ErrClosed.
+func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
+	if err := ctx.Err(); err != nil {
+		return &OpError{Op: op, Err: err}
+	}
+	end, err := c.beginOp()
+	if err != nil {
+		return &OpError{Op: op, Err: err}
+	}
+	defer end()
+	return c.runAOInOp(ctx, op, start)
+}
+
+// Operations in flight at Close (see doc.go, "Operations and Close").
+// Close fires closeSig before it waits for the operations: every
+// operation waiting for libxl's completion then calls libxl_ao_abort, so
+// Close ends once libxl has cut them short, not when they would have
+// finished. A cleanup (the destroy of a half-built domain, the resume of
+// a guest whose save failed) runs with cleanupAO: Close does not abort
+// it, it waits for it.
 
 // closeSignal is closed when Close begins. The zero value is ready.
 type closeSignal struct {
@@ -44,40 +64,10 @@ func (s *closeSignal) C() <-chan struct{} {
 	return s.ch
 }
 
-// Fire is called by Close before its barrier.
+// Fire is called by Close before it waits for the operations.
 func (s *closeSignal) Fire() {
 	s.C()
 	s.fire.Do(func() { close(s.ch) })
-}
-
-// heldOp is one admitted operation. While it is held, Close waits, and
-// the calls made with it are admitted even though Close has begun.
-type heldOp struct{ c *Ctx }
-
-// beginOp admits an operation: refused (ErrClosed) once Close began.
-func (c *Ctx) beginOp() (*heldOp, error) {
-	c.life.RLock()
-	defer c.life.RUnlock()
-	if c.closing.Load() || c.freed {
-		return nil, ErrClosed
-	}
-	c.aos.Add(1) // under the life lock: Close's barrier sees it
-	return &heldOp{c: c}, nil
-}
-
-func (op *heldOp) end() { op.c.aos.Done() }
-
-// enter admits one libxl call of a held operation. The ctx cannot be
-// freed meanwhile (Close waits for the operation), so only the lock
-// discipline of enter is kept, not its closing check.
-func (op *heldOp) enter() (*C.libxl_ctx, func()) {
-	c := op.c
-	c.life.RLock()
-	if c.serialised {
-		c.serial.Lock()
-		return c.ctx, func() { c.serial.Unlock(); c.life.RUnlock() }
-	}
-	return c.ctx, c.life.RUnlock
 }
 
 // aoMode says what may cut an asynchronous operation short.
@@ -91,33 +81,21 @@ const (
 	cleanupAO
 )
 
-// runAO runs one asynchronous libxl operation to its end as its own held
-// operation. See runHeld.
-func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
-	if err := ctx.Err(); err != nil {
-		return &OpError{Op: op, Err: err}
-	}
-	h, err := c.beginOp()
-	if err != nil {
-		return &OpError{Op: op, Err: err}
-	}
-	defer h.end()
-	return h.runAO(ctx, abortOnClose, op, start)
+// runAOInOp is runAO for a caller that already holds an operation
+// (beginOp), such as a create that must destroy what it half-built: it is
+// never refused for Close, which waits for that operation to end. Close
+// aborts it like runAO; see runCleanupInOp for the cleanups.
+func (c *Ctx) runAOInOp(ctx context.Context, op string, start startFunc) error {
+	return c.runAOMode(ctx, abortOnClose, op, start)
 }
 
-// runAO runs one asynchronous libxl operation within a held operation.
-// The initiating call runs on the calling goroutine (it can build a
-// domain for seconds: never the loop's); completion arrives through the
-// bridge on whatever thread is inside libxl, usually the dispatcher, and
-// only signals a channel.
-//
-// If ctx is cancelled first, or (mode abortOnClose) Close begins, runAO
-// calls libxl_ao_abort and still waits for the completion, so that the C
-// memory the operation uses (owned by the caller) can be freed as soon
-// as runAO returns. The error then matches ErrAborted (if libxl cut the
-// operation short) and ctx.Err() or ErrClosed.
-func (h *heldOp) runAO(ctx context.Context, mode aoMode, op string, start startFunc) error {
-	c := h.c
+// runCleanupInOp runs a cleanup within a held operation: Close waits for
+// it instead of aborting it.
+func (c *Ctx) runCleanupInOp(ctx context.Context, op string, start startFunc) error {
+	return c.runAOMode(ctx, cleanupAO, op, start)
+}
+
+func (c *Ctx) runAOMode(ctx context.Context, mode aoMode, op string, start startFunc) error {
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: op, Err: err}
 	}
@@ -130,7 +108,7 @@ func (h *heldOp) runAO(ctx context.Context, mode aoMode, op string, start startF
 	}
 	defer C.free(unsafe.Pointer(how))
 
-	raw, exit := h.enter()
+	raw, exit := c.enterInOp()
 	rc := start(raw, how)
 	exit()
 	if rc != 0 {
@@ -152,7 +130,7 @@ func (h *heldOp) runAO(ctx context.Context, mode aoMode, op string, start startF
 	case <-closing:
 		cause = ErrClosed
 	}
-	h.abort(how)
+	c.abort(how)
 	return opResult(op, <-done, cause)
 }
 
@@ -171,12 +149,23 @@ func opResult(op string, rc int, cause error) error {
 	}
 }
 
-// abort asks libxl to cut an operation short (libxl_ao_abort). The ctx
-// is alive: the operation is held, and Close waits for it.
-func (h *heldOp) abort(how *C.libxl_asyncop_how) {
-	raw, exit := h.enter()
-	defer exit()
-	if rc := C.libxl_ao_abort(raw, how); rc != 0 && Error(rc) != ErrNotFound && Error(rc) != ErrAborted {
-		h.c.opts.Logger.Warn("libxl_ao_abort failed", "err", fmt.Sprint(Error(rc)))
+// abort asks libxl to cut an operation short (libxl_ao_abort). The caller
+// holds the operation, so the ctx is alive even while Close is pending.
+func (c *Ctx) abort(how *C.libxl_asyncop_how) {
+	raw, exit := c.enterInOp()
+	rc := C.libxl_ao_abort(raw, how)
+	exit()
+	if rc != 0 && Error(rc) != ErrNotFound && Error(rc) != ErrAborted {
+		c.opts.Logger.Warn("libxl_ao_abort failed", "err", fmt.Sprint(Error(rc)))
+	}
+}
+
+// isClosing reports whether Close has begun.
+func (c *Ctx) isClosing() bool {
+	select {
+	case <-c.closeSig.C():
+		return true
+	default:
+		return false
 	}
 }

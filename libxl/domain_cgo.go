@@ -54,10 +54,10 @@ func (c *Ctx) DomainInfo(domid uint32) (DomainInfo, error) {
 	return domainInfo(raw, domid)
 }
 
-// domainInfo is DomainInfo within a held operation (its cleanup may run
-// while Close waits for it).
-func (h *heldOp) domainInfo(domid uint32) (DomainInfo, error) {
-	raw, exit := h.enter()
+// domainInfoInOp is DomainInfo within a held operation (its cleanup may
+// run while Close waits for it).
+func (c *Ctx) domainInfoInOp(domid uint32) (DomainInfo, error) {
+	raw, exit := c.enterInOp()
 	defer exit()
 	return domainInfo(raw, domid)
 }
@@ -111,10 +111,20 @@ func (c *Ctx) DomainIDByName(name string) (uint32, error) {
 	defer C.free(unsafe.Pointer(cs))
 	var domid C.uint32_t
 	if rc := C.libxl_name_to_domid(raw, cs, &domid); rc != 0 {
-		// libxl answers ERROR_INVAL for "no such name".
-		return 0, fmt.Errorf("domain %q: %w", name, ErrNoSuchDomain)
+		return 0, nameToDomidError(name, Error(rc))
 	}
 	return uint32(domid), nil
+}
+
+// nameToDomidError classifies libxl_name_to_domid's rc: it answers
+// ERROR_INVAL when no domain has the name, and another code (ERROR_NOMEM
+// when it could not list the domains) when it does not know. Only the
+// first is ErrNoSuchDomain: a transient failure must not read as "gone".
+func nameToDomidError(name string, rc Error) error {
+	if rc == ErrInval {
+		return fmt.Errorf("domain %q: %w", name, ErrNoSuchDomain)
+	}
+	return &OpError{Op: fmt.Sprintf("libxl_name_to_domid(%q)", name), Err: rc}
 }
 
 // DomainByName returns the domain with that name.
@@ -179,12 +189,12 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 	if err := ctx.Err(); err != nil {
 		return 0, &OpError{Op: op, Err: err}
 	}
-	h, err := c.beginOp()
+	end, err := c.beginOp()
 	if err != nil {
 		return 0, err
 	}
-	defer h.end()
-	raw, exit := h.enter()
+	defer end()
+	raw, exit := c.enterInOp()
 	d, err := buildConfig(raw, cfg)
 	exit()
 	if err != nil {
@@ -204,7 +214,7 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		defer C.goxl_restore_params_free(params)
 	}
 
-	err = h.runAO(ctx, abortOnClose, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	err = c.runAOInOp(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		if restoreFD >= 0 {
 			return C.goxl_domain_create_restore(raw, d, domid, C.int(restoreFD), params, how)
 		}
@@ -216,7 +226,7 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		// nothing to exist, so undo it.
 		err = &OpError{Op: op, Err: ctx.Err()}
 	}
-	if err == nil && c.closing.Load() {
+	if err == nil && c.isClosing() {
 		// Completed while Close began: the caller could not use the
 		// domain through this ctx any more; undo it as for a cancel.
 		err = &OpError{Op: op, Err: ErrClosed}
@@ -228,7 +238,7 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 	// libxl_create.c) and writes its domid: destroy it here, on this
 	// still-open ctx.
 	if id != invalidDomID && id != 0 {
-		if cerr := h.cleanupDomain(id); cerr != nil {
+		if cerr := c.cleanupDomainInOp(id); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup of half-built domain %d: %w", id, cerr))
 		}
 	}
@@ -238,13 +248,13 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 // cleanupDomain destroys a half-built domain if it still exists. It uses
 // a fresh context (the caller's may be the cancelled one) and is not cut
 // short by Close, which waits for it.
-func (h *heldOp) cleanupDomain(domid uint32) error {
-	if _, err := h.domainInfo(domid); errors.Is(err, ErrDomainNotFound) {
+func (c *Ctx) cleanupDomainInOp(domid uint32) error {
+	if _, err := c.domainInfoInOp(domid); errors.Is(err, ErrDomainNotFound) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := h.runAO(ctx, cleanupAO, fmt.Sprintf("libxl_domain_destroy(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	err := c.runCleanupInOp(ctx, fmt.Sprintf("libxl_domain_destroy(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_domain_destroy(raw, C.uint32_t(domid), how)
 	})
 	if errors.Is(err, ErrDomainNotFound) {
@@ -257,8 +267,8 @@ func (h *heldOp) cleanupDomain(domid uint32) error {
 // (libxl_domain_resume with suspend_cancel=1: the guest's suspend
 // hypercall returns "cancelled" and it runs on where it stopped). A
 // domain that was never suspended is left alone.
-func (h *heldOp) resumeIfSuspended(domid uint32) error {
-	info, err := h.domainInfo(domid)
+func (c *Ctx) resumeIfSuspendedInOp(domid uint32) error {
+	info, err := c.domainInfoInOp(domid)
 	if err != nil {
 		return err
 	}
@@ -267,7 +277,7 @@ func (h *heldOp) resumeIfSuspended(domid uint32) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return h.runAO(ctx, cleanupAO, fmt.Sprintf("libxl_domain_resume(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	return c.runCleanupInOp(ctx, fmt.Sprintf("libxl_domain_resume(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_domain_resume(raw, C.uint32_t(domid), 1, how)
 	})
 }
@@ -383,23 +393,23 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: "save", Err: err}
 	}
-	h, err := c.beginOp()
+	end, err := c.beginOp()
 	if err != nil {
 		return err
 	}
-	defer h.end()
+	defer end()
 	d := C.goxl_config_new()
 	if d == nil {
 		return ErrNoMem
 	}
 	defer C.goxl_config_free(d)
-	err = h.runAO(ctx, abortOnClose, fmt.Sprintf("libxl_retrieve_domain_configuration(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_retrieve_domain_configuration(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_retrieve_domain_configuration(r, C.uint32_t(domid), d, how)
 	})
 	if err != nil {
 		return err
 	}
-	raw, exit := h.enter()
+	raw, exit := c.enterInOp()
 	js := C.libxl_domain_config_to_json(raw, d)
 	exit()
 	if js == nil {
@@ -418,7 +428,7 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 		}
 		if err != nil {
 			os.Remove(path)
-			if rerr := h.resumeIfSuspended(domid); rerr != nil {
+			if rerr := c.resumeIfSuspendedInOp(domid); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("resume of domain %d after the failed save: %w", domid, rerr))
 			}
 		}
@@ -426,7 +436,7 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 	if err := writeSaveHeader(f, cfg); err != nil {
 		return err
 	}
-	err = h.runAO(ctx, abortOnClose, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_domain_suspend(r, C.uint32_t(domid), C.int(f.Fd()), 0, how)
 	})
 	if err == nil {
