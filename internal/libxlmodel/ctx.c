@@ -675,6 +675,7 @@ int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
     int rc;
     if (!c)
         return ERROR_FAIL;
+    /* dom0 and the fake host's domains, as libxl_list_domain sees them. */
     rc = model_domains_info(domid, info_r);
     model_ctx_unlock(c);
     return rc;
