@@ -26,7 +26,7 @@
 //   - Events are copied into Go values and freed (libxl_event_free) before
 //     any Go code sees them.
 //
-// # Operations and Close
+// # Admission and Close
 //
 // Every call that reaches libxl is admitted first, and admission never
 // blocks: it is granted or refused at once, so a callback that calls the
@@ -37,8 +37,8 @@
 //     asynchronous operation from its initiating call to its completion)
 //     is counted. Once Close began, new operations get ErrClosed; Close
 //     waits for the counted ones before it disables generators and frees
-//     the ctx (TestCallAsyncIsCountedByClose). Close does not abort them:
-//     cancel their contexts to end them sooner.
+//     the ctx (TestCallAsyncIsCountedByClose). Close aborts the
+//     asynchronous ones first (see "Operations and Close" below).
 //   - Call is for synchronous libxl functions (ao_how NULL). An
 //     asynchronous libxl function goxl does not wrap goes through
 //     CallAsync, which is counted until its completion; started inside
@@ -114,8 +114,9 @@
 // context, Close) removes its partial file and resumes a guest it had
 // suspended (libxl_domain_resume, suspend_cancel=1, as xl does), so the
 // guest runs on with its domid. Cleanups are not aborted by Close and
-// each has a one-minute bound. Operations started through Call with a
-// raw pointer are not counted.
+// each has a one-minute bound. Call and CallAsync are counted like every
+// other operation; an asynchronous operation started inside Call's fn with
+// an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //
