@@ -27,7 +27,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,9 +123,12 @@ func main() {
 	}
 	if *list {
 		for _, m := range ms {
-			fmt.Printf("%-60s %s %s -run %s\n", m.Name, m.File, m.Pkg, m.Run)
+			fmt.Printf("%-66s %s | %s -run %s\n", m.Name, m.File, m.Pkg, m.Run)
 		}
-		report(results, start)
+		if len(results) != 0 {
+			os.Exit(report(results, start))
+		}
+		fmt.Printf("mutation: %d mutations, every old text found\n", len(ms))
 		return
 	}
 
@@ -573,6 +575,11 @@ func syncTree(root, dir string, files []string) error {
 
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if len(l) > 240 {
+			lines[i] = l[:240] + " ..."
+		}
+	}
 	if len(lines) > n {
 		lines = append([]string{"..."}, lines[len(lines)-n:]...)
 	}
@@ -585,5 +592,3 @@ func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "mutation:", err)
 	os.Exit(2)
 }
-
-var _ = io.Discard
