@@ -54,6 +54,8 @@ type Ctx struct {
 	serial     serialLock // Xen42Serialised mode only
 	serialised bool
 
+	closeSig closeSignal // fired when Close begins: operations abort (ao_cgo.go)
+
 	// deferred holds events for Options.OnEvent that arrived while the
 	// serial lock was held (Xen42Serialised only); whoever releases the
 	// serial lock runs them, so OnEvent may call the Ctx again.
@@ -409,9 +411,11 @@ func (c *Ctx) sigchldOccurred() {
 
 // Close tears the ctx down in the order that closes libvirt's race 2:
 //
-//  1. refuse new operations (ErrClosed, at once, never blocking), and
-//     wait for the operations in flight: synchronous calls, Call and
-//     CallAsync, and asynchronous operations up to their completion.
+//  1. refuse new operations (ErrClosed, at once, never blocking), abort
+//     the asynchronous operations in flight (libxl_ao_abort), and wait
+//     for the operations in flight: synchronous calls, Call and
+//     CallAsync, and asynchronous operations up to their completion and
+//     their own cleanup (doc.go, "Operations and Close").
 //     Deliveries and SIGCHLD keep flowing meanwhile, since the
 //     operations may need them;
 //  2. disable every event generator still enabled (its subscription ends
@@ -425,8 +429,8 @@ func (c *Ctx) sigchldOccurred() {
 //     deregisters its own fds in there);
 //  8. release the `user` token and the logger; detach from the loop.
 //
-// Close does not abort operations in flight; cancel their contexts to end
-// them sooner. Called from a callback it would wait for itself, so it
+// An operation Close aborted returns an error matching ErrClosed and,
+// for a create, leaves no domain. Called from a callback it would wait for itself, so it
 // returns ErrInCallback there: on the dispatcher, inside Options.OnEvent,
 // inside Call's fn. It is idempotent; a concurrent second Close waits for
 // the first.
@@ -444,6 +448,7 @@ func (c *Ctx) Close() error {
 func (c *Ctx) close() error {
 	c.mu.Lock()
 	c.state = ctxClosing
+	c.closeSig.Fire() // operations in flight abort, then clean up
 	for c.ops > 0 {
 		c.idle.Wait()
 	}

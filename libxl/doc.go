@@ -99,6 +99,24 @@
 // (a) of libxl_event.h holds: no lock a hook takes is held while calling
 // libxl.
 //
+// # Operations and Close
+//
+// An operation (CreateDomain, RestoreDomain, SaveDomain and every call
+// taking a context) is counted from its admission to the end of its own
+// cleanup. Close refuses new operations (ErrClosed), aborts the ones in
+// flight (libxl_ao_abort) and waits for them, their cleanup included,
+// before it disables event generators or frees anything: the cleanup
+// runs on the still-open ctx. A create or restore cut short by Close or
+// by its context has the domain libxl kept (4.17 keeps it on
+// ERROR_ABORTED, retain_domain in libxl_create.c) destroyed, and returns
+// an error matching ErrClosed or the context's error: an error means no
+// domain was left behind. A save that fails (a full disk, a cancelled
+// context, Close) removes its partial file and resumes a guest it had
+// suspended (libxl_domain_resume, suspend_cancel=1, as xl does), so the
+// guest runs on with its domid. Cleanups are not aborted by Close and
+// each has a one-minute bound. Operations started through Call with a
+// raw pointer are not counted.
+//
 // # Without cgo
 //
 // With CGO_ENABLED=0 the package compiles and every entry point returns
