@@ -1,23 +1,3 @@
-// Command mutation is the mutation check of `make test`: it removes, one at
-// a time, each protection that the README and the doc.go files claim, and
-// expects a named test to fail.
-//
-// Each mutation in mutations.txt (see the header of that file) is an exact
-// text replacement in one file. The check copies the working tree (the
-// files git knows of, tracked or not ignored) into .build/mutation/wN, one
-// copy per worker, applies the mutation there, runs only the named tests
-// (`go test -count=1 [-race] [-tags T] -run R PKG`), records whether they
-// failed (killed) or passed (survived), and restores the file. The copies
-// keep fixed paths so that Go's build cache serves every unchanged package
-// from one run to the next.
-//
-// It exits non-zero if a mutation survived, if its old text is not found
-// exactly as often as it says (so that a refactor cannot silently retire a
-// mutation), if a mutated tree does not build, or if a named test fails
-// without its mutation (the baseline). It prints a table "mutation →
-// test that killed it" and its wall time.
-//
-// Usage: go run ./tests/mutation [-j 2] [-only REGEXP] [-list] [-v]
 package main
 
 import (
@@ -27,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,9 +103,12 @@ func main() {
 	}
 	if *list {
 		for _, m := range ms {
-			fmt.Printf("%-60s %s %s -run %s\n", m.Name, m.File, m.Pkg, m.Run)
+			fmt.Printf("%-66s %s | %s -run %s\n", m.Name, m.File, m.Pkg, m.Run)
 		}
-		report(results, start)
+		if len(results) != 0 {
+			os.Exit(report(results, start))
+		}
+		fmt.Printf("mutation: %d mutations, every old text found\n", len(ms))
 		return
 	}
 
@@ -573,6 +555,11 @@ func syncTree(root, dir string, files []string) error {
 
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if len(l) > 240 {
+			lines[i] = l[:240] + " ..."
+		}
+	}
 	if len(lines) > n {
 		lines = append([]string{"..."}, lines[len(lines)-n:]...)
 	}
@@ -585,5 +572,3 @@ func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "mutation:", err)
 	os.Exit(2)
 }
-
-var _ = io.Discard
