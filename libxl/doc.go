@@ -6,7 +6,19 @@
 // Each wrapper names the C function it calls. Errors are typed: an Error
 // for libxl's codes (errors.Is(err, libxl.ErrDomainNotFound)), an
 // *OpError for asynchronous operations, and goxl's own sentinels
-// (ErrClosed, ErrUnpatched42, ErrNotSupported).
+// (ErrClosed, ErrUnpatched42, ErrNotSupported). Config errors are
+// *ConfigError (or ConfigErrors) with a Kind that errors.Is tells apart:
+// ErrConfigSyntax, ErrConfigUnknownKey, ErrConfigNotSupported,
+// ErrConfigBadValue, all matching ErrConfig.
+//
+// # Configs
+//
+// LoadConfig / LoadConfigFile read xl's format, libxl JSON and `xl list
+// -l` output. goxl's own parser (ParseXL, libxlutil underneath) runs
+// first; a config it refuses only for xl keys it does not map goes to
+// `xl create -n` when xl is installed, and its libxl JSON is used as is.
+// Parsing runs on the caller's goroutine and holds no lock; the xl
+// process it may start is waited for (XLDryRunTimeout) before it returns.
 //
 // # Setup order
 //
