@@ -49,7 +49,7 @@ bench-deps: deps
 # Every phase prints its wall time; the whole run stays well under 30 min.
 test: deps
 	@start=$$(date +%s); \
-	for phase in check unit model asan fuzz xen; do \
+	for phase in check unit model mutation asan fuzz xen; do \
 	  t0=$$(date +%s); echo "==> make $$phase"; \
 	  $(MAKE) --no-print-directory $$phase; \
 	  echo "==> $$phase: $$(( $$(date +%s) - t0 )) s"; \
@@ -75,6 +75,14 @@ unit:
 # in all three modes (4.17, 4.2 unpatched, 4.2 patched), with -race.
 model:
 	$(GO) test -race -count=1 -tags libxlmodel ./...
+
+# The mutation check (tests/mutation/mutations.txt): each protection the
+# README and the doc.go files claim is removed in turn, in a scratch copy
+# of the tree under $(BUILD)/mutation, and its named tests must fail. Fails
+# if one survives or if a mutation's text is no longer found.
+MUTATION_JOBS ?= 2
+mutation:
+	$(GO) run ./tests/mutation -j $(MUTATION_JOBS)
 
 # The C side (bridge, libxl helpers, the model) under AddressSanitizer,
 # LeakSanitizer included.
