@@ -486,8 +486,11 @@ func timeList(p *scaleProc, goxl string, side *ScaleSide) error {
 	if err != nil {
 		return fmt.Errorf("goxl list: %v\n%s", err, out)
 	}
-	if got := strings.Count(string(out), "scale"); got != p.n {
-		return fmt.Errorf("goxl list through the daemon showed %d of %d domains:\n%s", got, p.n, out)
+	// The model's domains have no names in `goxl list` (libxl reads
+	// them from xenstore): count the rows, Domain-0 and the header
+	// included.
+	if got := len(strings.Split(strings.TrimSpace(string(out)), "\n")); got != p.n+2 {
+		return fmt.Errorf("goxl list through the daemon showed %d rows for %d domains:\n%s", got, p.n, out)
 	}
 	return nil
 }

@@ -16,9 +16,10 @@ func TestMain(m *testing.M) {
 // TestScaleMeasures runs the scale measurement small: two child daemons
 // per size on the model, every pause/unpause's event arrives, the list
 // shows every domain (checked inside), and the figures are measured.
+// GOXL_BENCH_GOXL=/path/to/goxl also times `goxl list` through them.
 func TestScaleMeasures(t *testing.T) {
 	spec := ScaleSpec{Small: 2, Large: 6, Reps: 1, Window: 200 * time.Millisecond,
-		Resync: 50 * time.Millisecond, Events: 20, Lists: 1}
+		Resync: 50 * time.Millisecond, Events: 20, Lists: 1, GoxlBin: os.Getenv("GOXL_BENCH_GOXL")}
 	r, err := RunScale(spec, t.Logf)
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,12 @@ func emit(r bench.XenResult) {
 func main() {
 	flag.Parse()
 	var r bench.XenResult
-	err := run(&r)
+	var err error
+	if *reps > 0 {
+		err = run(&r)
+	} else {
+		r.Error = "create/destroy step skipped (-n 0)"
+	}
 	if err != nil {
 		r.Error = err.Error()
 		fmt.Fprintln(os.Stderr, "xenbench:", err)
