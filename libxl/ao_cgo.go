@@ -58,6 +58,9 @@ func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
 	if rc != 0 {
 		// libxl does not call back when the initiating call fails.
 		token.Release()
+		if err, ok := notInAPIResult(op, rc); ok {
+			return err
+		}
 		return &OpError{Op: op, Err: Error(rc)}
 	}
 

@@ -327,7 +327,7 @@ func (p *xlParser) disk(spec string) (DiskConfig, error) {
 		ReadWrite:     d.readwrite != 0,
 		CDROM:         d.is_cdrom != 0,
 		Script:        goStr(d.script),
-		BackendDomain: goStr(d.backend_domname),
+		BackendDomain: goStr(C.goxl_disk_backend_domname(&d)),
 	}
 	if out.Vdev == "" {
 		return out, errors.New("no vdev (target device such as xvda)")
@@ -345,12 +345,12 @@ func goStr(s *C.char) string {
 var diskFormatName = map[int]string{
 	C.LIBXL_DISK_FORMAT_UNKNOWN: "", C.LIBXL_DISK_FORMAT_QCOW: "qcow", C.LIBXL_DISK_FORMAT_QCOW2: "qcow2",
 	C.LIBXL_DISK_FORMAT_VHD: "vhd", C.LIBXL_DISK_FORMAT_RAW: "raw", C.LIBXL_DISK_FORMAT_EMPTY: "empty",
-	C.LIBXL_DISK_FORMAT_QED: "qed",
+	C.GOXL_DISK_FORMAT_QED: "qed",
 }
 
 var diskBackendName = map[int]string{
 	C.LIBXL_DISK_BACKEND_UNKNOWN: "", C.LIBXL_DISK_BACKEND_PHY: "phy", C.LIBXL_DISK_BACKEND_TAP: "tap",
-	C.LIBXL_DISK_BACKEND_QDISK: "qdisk", C.LIBXL_DISK_BACKEND_STANDALONE: "standalone",
+	C.LIBXL_DISK_BACKEND_QDISK: "qdisk", C.GOXL_DISK_BACKEND_STANDALONE: "standalone",
 }
 
 func reverse(m map[int]string) map[string]int {
@@ -373,15 +373,15 @@ var actionValue = map[ShutdownAction]C.libxl_action_on_shutdown{
 	ActionPreserve:        C.LIBXL_ACTION_ON_SHUTDOWN_PRESERVE,
 	ActionCoredumpDestroy: C.LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY,
 	ActionCoredumpRestart: C.LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART,
-	ActionSoftReset:       C.LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET,
+	ActionSoftReset:       C.GOXL_ACTION_ON_SHUTDOWN_SOFT_RESET,
 }
 
 var domainTypeValue = map[DomainType]C.libxl_domain_type{
-	DomainTypePV: C.LIBXL_DOMAIN_TYPE_PV, DomainTypePVH: C.LIBXL_DOMAIN_TYPE_PVH, DomainTypeHVM: C.LIBXL_DOMAIN_TYPE_HVM,
+	DomainTypePV: C.LIBXL_DOMAIN_TYPE_PV, DomainTypePVH: C.GOXL_DOMAIN_TYPE_PVH, DomainTypeHVM: C.LIBXL_DOMAIN_TYPE_HVM,
 }
 
 var domainTypeName = map[C.libxl_domain_type]DomainType{
-	C.LIBXL_DOMAIN_TYPE_PV: DomainTypePV, C.LIBXL_DOMAIN_TYPE_PVH: DomainTypePVH, C.LIBXL_DOMAIN_TYPE_HVM: DomainTypeHVM,
+	C.LIBXL_DOMAIN_TYPE_PV: DomainTypePV, C.GOXL_DOMAIN_TYPE_PVH: DomainTypePVH, C.LIBXL_DOMAIN_TYPE_HVM: DomainTypeHVM,
 }
 
 // cString returns a malloc'd copy that libxl_domain_config_dispose frees,
@@ -408,8 +408,11 @@ func buildConfig(raw *C.libxl_ctx, cfg Config) (*C.libxl_domain_config, error) {
 		}
 		cs := C.CString(string(cfg))
 		defer C.free(unsafe.Pointer(cs))
-		if rc := C.libxl_domain_config_from_json(raw, d, cs); rc != 0 {
+		if rc := C.goxl_domain_config_from_json(raw, d, cs); rc != 0 {
 			C.goxl_config_free(d)
+			if rc == C.GOXL_ERROR_NOT_IN_API {
+				return nil, notInAPI("libxl_domain_config_from_json")
+			}
 			return nil, &ConfigError{Msg: "libxl_domain_config_from_json rejected the config: " + Error(rc).Error()}
 		}
 		return d, nil
@@ -438,6 +441,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 			C.goxl_config_free(d)
 		}
 	}()
+	if err := checkConfigAPI(s); err != nil {
+		return nil, err
+	}
 	C.goxl_config_set_type(d, domainTypeValue[s.Type])
 	d.c_info.name = cString(s.Name)
 	if s.UUID.IsZero() {
@@ -445,9 +451,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		s.UUID = NewUUID()
 	}
 	C.memcpy(unsafe.Pointer(&d.c_info.uuid), unsafe.Pointer(&s.UUID[0]), 16)
-	d.b_info.kernel = cString(s.Kernel)
-	d.b_info.ramdisk = cString(s.Ramdisk)
-	d.b_info.cmdline = cString(s.Cmdline)
+	if C.goxl_config_set_kernel(d, cString(s.Kernel), cString(s.Ramdisk), cString(s.Cmdline)) != 0 {
+		return nil, notInAPI("kernel")
+	}
 	if s.MemoryMB > 0 {
 		max := s.MaxMemMB
 		if max == 0 {
@@ -486,7 +492,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		cd.format = C.libxl_disk_format(f)
 		cd.backend = C.libxl_disk_backend(b)
 		cd.script = cString(dk.Script)
-		cd.backend_domname = cString(dk.BackendDomain)
+		if C.goxl_disk_set_backend_domname(cd, cString(dk.BackendDomain)) != 0 {
+			return nil, notInAPI("backend_domname")
+		}
 		if dk.ReadWrite {
 			cd.readwrite = 1
 		}
@@ -511,7 +519,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		cn.script = cString(n.Script)
 		cn.model = cString(n.Model)
 		cn.ifname = cString(n.VifName)
-		cn.backend_domname = cString(n.BackendDomain)
+		if C.goxl_nic_set_backend_domname(cn, cString(n.BackendDomain)) != 0 {
+			return nil, notInAPI("backend_domname")
+		}
 		cn.mtu = C.int(n.MTU)
 		switch n.Type {
 		case "vif":

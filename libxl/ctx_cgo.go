@@ -216,7 +216,7 @@ func (c *Ctx) sigchldOccurred() {
 		c.serial.Lock()
 		defer c.serial.Unlock()
 	}
-	C.libxl_childproc_sigchld_occurred(c.ctx)
+	C.goxl_childproc_sigchld_occurred(c.ctx)
 }
 
 // Close tears the ctx down in the order that closes libvirt's race 2:
