@@ -81,6 +81,7 @@ mount -t xenfs xenfs /proc/xen || setup_failed "mount xenfs"
 grep -q control_d /proc/xen/capabilities 2>/dev/null || setup_failed "not running as Xen dom0"
 
 T1=$(up)
+say "modules and xenfs ready after ${T1}s; starting $XENSTORED"
 # xenstored
 case "$XENSTORED" in
 oxenstored) oxenstored --pid-file /run/xenstored.pid ;;
@@ -95,6 +96,7 @@ until xenstore-read -s / >/dev/null 2>&1; do
 done
 
 T2=$(up)
+say "xenstored answers after ${T2}s"
 # What 4.2's xencommons does in place of xen-init-dom0.
 xenstore-write /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
 # Guest consoles are logged to /var/log/xen/console/guest-NAME.log.
