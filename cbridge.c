@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "cbridge.h"
 #include "_cgo_export.h"
@@ -107,7 +109,38 @@ typedef struct {
     xentoollog_logger vtable; /* first, so the pointers convert */
     uintptr_t token;
     int min_level; /* read and written with __atomic: set from any thread */
+    pid_t pid;     /* the process that made the logger: the only one with Go */
 } goxl_logger;
+
+/* libxl logs through the ctx's logger from the children it forks (the
+ * save helper's child, spawned devices). A forked copy of a Go process
+ * has one thread and none of the runtime's others: entering Go there can
+ * hang or crash. Such a message goes to stderr, written here in C. */
+static int in_forked_child(const goxl_logger *logger)
+{
+    return getpid() != logger->pid;
+}
+
+static void write_child_stderr(const char *context, const char *msg)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "libxl (forked child, pid %ld)%s%s: %s\n",
+                     (long)getpid(), context ? " " : "", context ? context : "", msg);
+    const char *p = line;
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = (int)sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    while (n > 0) {
+        ssize_t w = write(2, p, (size_t)n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (int)w;
+    }
+}
 
 static void logger_vmessage(xentoollog_logger *logger_in,
                             xentoollog_level level, int errnoval,
@@ -133,7 +166,10 @@ static void logger_vmessage(xentoollog_logger *logger_in,
             return;
         vsnprintf(msg, (size_t)n + 1, format, al);
     }
-    goxlLog(logger->token, (int)level, errnoval, (char *)context, msg);
+    if (in_forked_child(logger))
+        write_child_stderr(context, msg);
+    else
+        goxlLog(logger->token, (int)level, errnoval, (char *)context, msg);
     if (msg != stackbuf)
         free(msg);
 }
@@ -150,7 +186,10 @@ static void logger_progress(xentoollog_logger *logger_in, const char *context,
         return;
     snprintf(msg, sizeof msg, "%s: %d%%", doing_what ? doing_what : "",
              percent);
-    goxlLog(logger->token, (int)XTL_PROGRESS, -1, (char *)context, msg);
+    if (in_forked_child(logger))
+        write_child_stderr(context, msg);
+    else
+        goxlLog(logger->token, (int)XTL_PROGRESS, -1, (char *)context, msg);
 }
 
 static void logger_destroy(xentoollog_logger *logger_in)
@@ -168,6 +207,7 @@ xentoollog_logger *goxl_logger_new(uintptr_t token, int min_level)
     logger->vtable.destroy = logger_destroy;
     logger->token = token;
     logger->min_level = min_level;
+    logger->pid = getpid();
     return &logger->vtable;
 }
 

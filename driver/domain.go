@@ -58,6 +58,13 @@ type DomainsOptions struct {
 	EventBuffer int
 	// Progress, if set, receives progress lines of long operations.
 	Progress func(msg string)
+	// OnRestart, if set, is called after an on_* action built a new
+	// incarnation of an owned domain (new domid), before it is unpaused:
+	// an owner records the new domid there (see actions.go).
+	OnRestart func(r Restarted)
+	// CoreDumpDir is where the coredump-* actions write cores (empty:
+	// /var/lib/xen/dump, xl's XEN_DUMP_DIR).
+	CoreDumpDir string
 }
 
 // Domains manages the lifecycle of domains through one driver.
@@ -444,9 +451,9 @@ func (m *Domains) handle(q queued) {
 			m.log.Debug("driver: shutdown event", "domain", e.Name, "err", err)
 		}
 		m.streams.publish(e)
-		if plan == PlanDestroy || plan == PlanRestart {
+		if plan != PlanNone && plan != PlanPreserve {
 			m.wg.Add(1)
-			go func() { defer m.wg.Done(); m.afterShutdown(d, ev.DomID, plan) }()
+			go func() { defer m.wg.Done(); m.afterShutdown(d, ev.DomID, plan, action) }()
 		}
 	case libxl.EventDomainDeath:
 		restarting := d.state == StateCreating || d.state == StateSaved
@@ -476,8 +483,9 @@ func (m *Domains) forgetIfGone(d *Domain, domid uint32) {
 	}
 }
 
-// afterShutdown carries out on_poweroff/on_reboot/on_crash.
-func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan) {
+// afterShutdown carries out on_poweroff/on_reboot/on_crash/on_watchdog/
+// on_soft_reset (see actions.go for the plans beyond destroy/restart).
+func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, action libxl.ShutdownAction) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -499,15 +507,32 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan) {
 	name, cfg := d.name, d.cfg
 	d.mu.Unlock()
 
-	if plan == PlanRestart {
+	if CoreDumpFirst(action) {
+		m.coreDump(ctx, name, domid)
+	}
+	if plan == PlanSoftReset {
+		m.softReset(ctx, d, domid, name, cfg)
+		return
+	}
+	if plan == PlanRenameRestart {
+		// The old domain is kept, renamed; it never dies under d.
+		if err := m.preserveRenamed(d, domid, name); err != nil {
+			// As xl: if the old domain cannot be kept, leave it in place.
+			m.log.Error("driver: rename-restart could not rename the old domain; it stays", "domain", name, "domid", domid, "err", err)
+			return
+		}
+	}
+	if plan == PlanRestart || plan == PlanRenameRestart {
 		// Before the destroy: its DOMAIN_DEATH must find the domain
 		// restarting, not shut off, or it would be marked destroyed.
 		m.progress("restarting %s", name)
 		d.apply(TrRestart, "restarting")
 	}
-	if err := m.ctx.DestroyDomain(ctx, domid); err != nil && !errors.Is(err, libxl.ErrDomainNotFound) {
-		m.log.Error("driver: on_* destroy failed", "domain", name, "domid", domid, "err", err)
-		return
+	if plan != PlanRenameRestart {
+		if err := m.ctx.DestroyDomain(ctx, domid); err != nil && !errors.Is(err, libxl.ErrDomainNotFound) {
+			m.log.Error("driver: on_* destroy failed", "domain", name, "domid", domid, "err", err)
+			return
+		}
 	}
 	if plan == PlanDestroy {
 		d.apply(TrDestroyed, "destroyed")
@@ -515,7 +540,10 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan) {
 		return
 	}
 	m.unwatch(d)
-	newID, err := m.build(ctx, d, cfg, "", false)
+	newID, err := m.build(ctx, d, cfg, "", true)
+	if err == nil {
+		err = m.finishRestart(ctx, d, domid, newID, name)
+	}
 	if err != nil {
 		m.log.Error("driver: restart failed", "domain", name, "err", err)
 		d.apply(TrCreateFailed, "destroyed")
@@ -557,6 +585,12 @@ func (m *Domains) resync() error {
 			continue
 		}
 		if d := m.reg.byDomID(info.DomID); d == nil {
+			if info.Name == "" {
+				// libxl is still building it (the name comes later): a
+				// create of this manager may be the builder, which
+				// registers it on completion. Adopt it next time.
+				continue
+			}
 			if _, err := m.adopt(info); err == nil {
 				m.streams.publish(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered"})
 			}

@@ -132,6 +132,13 @@ func (m *Domains) build(ctx context.Context, d *Domain, cfg libxl.Config, restor
 	if err != nil {
 		return fail(err)
 	}
+	if dup := m.reg.byDomID(id); dup != nil && dup != d {
+		// A lookup adopted the domain while it was being built: this
+		// Domain is its owner; the duplicate's watch would outlive it
+		// (its Domain leaves the registry below) and Close would wait
+		// for that watch's forwarder for ever.
+		m.unwatch(dup)
+	}
 	d.mu.Lock()
 	old := d.domid
 	d.domid, d.uuid = id, info.UUID

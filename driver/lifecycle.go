@@ -138,22 +138,36 @@ func Next(s DomainState, t Transition) (DomainState, error) {
 // ShutdownPlan is what the driver does after a guest stopped.
 type ShutdownPlan int
 
-// The plans. libxl's on_* actions reduce to these: coredump-destroy and
-// coredump-restart do not dump a core here (logged), rename-restart
-// restarts without keeping the renamed old domain (logged).
+// The plans. xl.cfg(5)'s on_* actions reduce to these; the coredump-*
+// actions are PlanDestroy and PlanRestart preceded by a core dump
+// (CoreDumpFirst), as in xl's handle_domain_death.
 const (
-	PlanNone     ShutdownPlan = iota // suspend: a save is under way; or an adopted domain
-	PlanDestroy                      // destroy the domain
-	PlanRestart                      // destroy, then build again from the same config
-	PlanPreserve                     // keep the stopped domain
+	PlanNone          ShutdownPlan = iota // suspend: a save is under way; or an adopted domain
+	PlanDestroy                           // destroy the domain
+	PlanRestart                           // destroy, then build again from the same config
+	PlanPreserve                          // keep the stopped domain
+	PlanRenameRestart                     // keep the stopped domain under a new name, build a new one
+	PlanSoftReset                         // libxl_domain_soft_reset: reset in place (HVM)
 )
 
 func (p ShutdownPlan) String() string {
-	return [...]string{"none", "destroy", "restart", "preserve"}[p]
+	names := [...]string{"none", "destroy", "restart", "preserve", "rename-restart", "soft-reset"}
+	if int(p) < len(names) {
+		return names[p]
+	}
+	return fmt.Sprintf("plan(%d)", int(p))
+}
+
+// CoreDumpFirst says whether an action dumps the domain's core before
+// its destroy or restart.
+func CoreDumpFirst(a libxl.ShutdownAction) bool {
+	return a == libxl.ActionCoredumpDestroy || a == libxl.ActionCoredumpRestart
 }
 
 // PlanFor maps a shutdown reason and a config's on_* actions to a plan,
-// as xl's handle_domain_death does.
+// as xl's handle_domain_death does: poweroff → on_poweroff, reboot →
+// on_reboot, crash → on_crash, watchdog → on_watchdog, soft reset →
+// on_soft_reset, anything else destroys.
 func PlanFor(cfg libxl.DomainConfig, reason libxl.ShutdownReason) (ShutdownPlan, libxl.ShutdownAction) {
 	var a libxl.ShutdownAction
 	switch reason {
@@ -161,22 +175,29 @@ func PlanFor(cfg libxl.DomainConfig, reason libxl.ShutdownReason) (ShutdownPlan,
 		a = cfg.OnPoweroff
 	case libxl.ShutdownReboot:
 		a = cfg.OnReboot
-	case libxl.ShutdownCrash, libxl.ShutdownWatchdog:
+	case libxl.ShutdownCrash:
 		a = cfg.OnCrash
+	case libxl.ShutdownWatchdog:
+		a = cfg.OnWatchdog
 	case libxl.ShutdownSuspend:
 		return PlanNone, ""
 	case libxl.ShutdownSoftReset:
-		// A soft reset is handled by libxl_domain_soft_reset, which goxl
-		// does not drive: treat it as a reboot.
-		a = cfg.OnReboot
+		a = cfg.OnSoftReset
+		if a == "" {
+			a = libxl.ActionSoftReset
+		}
 	default:
-		a = cfg.OnPoweroff
+		return PlanDestroy, libxl.ActionDestroy
 	}
 	switch a {
 	case libxl.ActionDestroy, libxl.ActionCoredumpDestroy, "":
 		return PlanDestroy, a
-	case libxl.ActionRestart, libxl.ActionCoredumpRestart, libxl.ActionRenameRestart, libxl.ActionSoftReset:
+	case libxl.ActionRestart, libxl.ActionCoredumpRestart:
 		return PlanRestart, a
+	case libxl.ActionRenameRestart:
+		return PlanRenameRestart, a
+	case libxl.ActionSoftReset:
+		return PlanSoftReset, a
 	case libxl.ActionPreserve:
 		return PlanPreserve, a
 	}

@@ -50,13 +50,13 @@ func TestNextRefuses(t *testing.T) {
 }
 
 func TestPlanFor(t *testing.T) {
-	cfg := libxl.DomainConfig{OnPoweroff: libxl.ActionDestroy, OnReboot: libxl.ActionRestart, OnCrash: libxl.ActionPreserve}
+	cfg := libxl.DomainConfig{OnPoweroff: libxl.ActionDestroy, OnReboot: libxl.ActionRestart, OnCrash: libxl.ActionPreserve, OnWatchdog: libxl.ActionPreserve}
 	for _, c := range []struct {
 		r    libxl.ShutdownReason
 		want ShutdownPlan
 	}{
 		{libxl.ShutdownPoweroff, PlanDestroy}, {libxl.ShutdownReboot, PlanRestart}, {libxl.ShutdownCrash, PlanPreserve},
-		{libxl.ShutdownWatchdog, PlanPreserve}, {libxl.ShutdownSuspend, PlanNone}, {libxl.ShutdownSoftReset, PlanRestart},
+		{libxl.ShutdownWatchdog, PlanPreserve}, {libxl.ShutdownSuspend, PlanNone}, {libxl.ShutdownSoftReset, PlanSoftReset},
 		{libxl.ShutdownUnknown, PlanDestroy},
 	} {
 		if got, _ := PlanFor(cfg, c.r); got != c.want {
@@ -67,11 +67,20 @@ func TestPlanFor(t *testing.T) {
 	if p, _ := PlanFor(cfg, libxl.ShutdownPoweroff); p != PlanRestart {
 		t.Error("poweroff→restart")
 	}
-	if p, _ := PlanFor(cfg, libxl.ShutdownReboot); p != PlanRestart {
-		t.Error("rename-restart→restart")
+	if p, _ := PlanFor(cfg, libxl.ShutdownReboot); p != PlanRenameRestart {
+		t.Error("rename-restart")
 	}
-	if p, a := PlanFor(cfg, libxl.ShutdownCrash); p != PlanDestroy || a != libxl.ActionCoredumpDestroy {
-		t.Error("coredump-destroy→destroy")
+	if p, a := PlanFor(cfg, libxl.ShutdownCrash); p != PlanDestroy || !CoreDumpFirst(a) {
+		t.Error("coredump-destroy→dump, then destroy")
+	}
+	// on_watchdog is its own action, not on_crash's.
+	cfg.OnWatchdog = libxl.ActionCoredumpRestart
+	if p, a := PlanFor(cfg, libxl.ShutdownWatchdog); p != PlanRestart || !CoreDumpFirst(a) {
+		t.Error("watchdog→coredump-restart")
+	}
+	cfg.OnSoftReset = libxl.ActionPreserve
+	if p, _ := PlanFor(cfg, libxl.ShutdownSoftReset); p != PlanPreserve {
+		t.Error("soft reset→on_soft_reset")
 	}
 }
 

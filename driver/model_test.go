@@ -14,13 +14,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/goxl/goxl"
 	"github.com/goxl/goxl/driver/eventloop"
@@ -212,23 +216,112 @@ func TestFailingRegisterHook(t *testing.T) {
 	requireNoViolations(t)
 }
 
-// Race 2: a ctx is closed while fire-now timeouts are pending. They are
-// reaped, never delivered after libxl_ctx_free, and never force-fired.
+// blockingSink holds the dispatcher inside a delivery of another binding
+// on the same loop until released, so that nothing is delivered meanwhile.
+type blockingSink struct {
+	entered chan struct{} // one value per delivery
+	release chan struct{}
+}
+
+func (s *blockingSink) OccurredFD(_ osevent.ForLibxl, fd int, _, _ osevent.PollEvents, _ osevent.Liveness) {
+	var b [8]byte
+	_, _ = syscall.Read(fd, b[:])
+	s.entered <- struct{}{}
+	<-s.release
+}
+
+func (s *blockingSink) OccurredTimeout(osevent.ForLibxl, osevent.Liveness) {}
+
+// atCtxFree is a slog handler that runs fn when the model logs, from inside
+// libxl_ctx_free, that the ctx whose %p is ctx is being freed.
+type atCtxFree struct {
+	ctx atomic.Value // string
+	fn  func()
+}
+
+func (h *atCtxFree) Enabled(context.Context, slog.Level) bool { return true }
+func (h *atCtxFree) Handle(_ context.Context, r slog.Record) error {
+	if want, _ := h.ctx.Load().(string); want != "" && r.Message == "libxlmodel: ctx "+want+" freed" {
+		h.fn()
+	}
+	return nil
+}
+func (h *atCtxFree) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *atCtxFree) WithGroup(string) slog.Handler      { return h }
+
+// Race 2: a ctx is closed while fire-now timeouts are pending (only the
+// fire-now modes have them: 4.17 and 4.2-patched cancel with
+// timeout_modify({0,0}), and libxl then owes nothing to etimes but the
+// application still owes one delivery). The dispatcher is held inside
+// another binding's delivery, so each cancelled timeout is still pending
+// when Close runs: all of them are reaped, none is delivered before or
+// after libxl_ctx_free, and none is force-fired.
 func TestCloseWithFireNowPending(t *testing.T) {
-	for _, m := range libxlmodel.Modes() {
+	const pending = 8
+	for _, m := range []libxlmodel.Mode{libxlmodel.Mode417, libxlmodel.Mode42Patched} {
 		t.Run(m.String(), func(t *testing.T) {
 			libxlmodel.Reset()
-			d := newModelDriver(t, m)
+			defer libxlmodel.SetDefaultMode(libxlmodel.Mode417)
+			libxlmodel.SetDefaultMode(m)
+			var d *Driver
+			var reapedAtFree atomic.Int64
+			reapedAtFree.Store(-1)
+			freeing := &atCtxFree{fn: func() { reapedAtFree.Store(int64(d.Loop().Stats().Reaped)) }}
+			d, err := New(Options{Xen42: policyFor(m), Logger: slog.New(freeing), LogLevel: libxl.LogDebug})
+			require.NoError(t, err)
 			c, err := d.OpenCtx()
 			require.NoError(t, err)
-			_, err = libxlmodel.Run(c.Raw(), libxlmodel.Workload{
-				Threads: 2, OpsPerThread: 20, Seed: 5, LeaveFireNowPending: 8,
-				Mix: map[libxlmodel.OpKind]uint{libxlmodel.OpTimerCancel: 1},
-			})
+			freeing.ctx.Store(fmt.Sprintf("%p", c.Raw()))
+
+			sink := &blockingSink{entered: make(chan struct{}, 1), release: make(chan struct{})}
+			blocker := d.Loop().Attach(sink)
+			efd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK) // readable at once
 			require.NoError(t, err)
-			require.NoError(t, c.Close())
+			defer unix.Close(efd)
+			reg, err := blocker.FDRegister(efd, osevent.PollIn, 1)
+			require.NoError(t, err)
+			<-sink.entered // the dispatcher is now held
+
+			for i := 0; i < pending; i++ {
+				require.NoError(t, c.Call(func(raw unsafe.Pointer) error {
+					h, err := libxlmodel.RaceArm(raw, time.Hour)
+					if err != nil {
+						return err
+					}
+					ok, err := libxlmodel.RaceCancel(raw, h)
+					if err == nil && !ok {
+						err = errors.New("not cancelled")
+					}
+					return err
+				}))
+			}
+			reaped0 := d.Loop().Stats().Reaped
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close() }()
+			select {
+			case err := <-closed:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				close(sink.release)
+				t.Fatal("Close waited for the dispatcher (held in another binding's delivery)")
+			}
+			require.Equal(t, int64(reaped0+pending), reapedAtFree.Load(),
+				"every pending fire-now timeout reaped before libxl_ctx_free")
+
+			// Let the dispatcher go, and make it complete one more round.
+			close(sink.release) // later deliveries pass straight through
+			_, err = unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+			require.NoError(t, err)
+			<-sink.entered
+			blocker.FDDeregister(efd, reg)
+			blocker.Detach()
+
+			rc := libxlmodel.RaceCounters()
+			require.Equal(t, uint64(pending), rc.Cancelled)
+			require.Zero(t, rc.FireNowDelivered, "a reaped timeout was delivered")
+			require.Zero(t, rc.Fired, "a timeout was force-fired")
 			require.NoError(t, d.Close())
-			requireNoViolations(t)
+			requireNoViolations(t) // a delivery after libxl_ctx_free is occurred_after_ctx_free
 			requireEmptyLoop(t, d)
 		})
 	}
@@ -441,4 +534,62 @@ func TestCloseRacesOperations(t *testing.T) {
 	t.Logf("operations run to the end: %d, refused as closed: %d", ran.Load(), refused.Load())
 	requireNoViolations(t)
 	requireEmptyLoop(t, d)
+}
+
+// 4.17's destroy forks a child, reaped only by libxl_childproc_sigchld_occurred
+// (goxl's SIGCHLD forwarder, libxl_sigchld_owner_mainloop), which waits
+// for libxl's own pids only. os/exec children of the same process run
+// beside it: every one of them and every destroy gets its own exit, none
+// is taken by the other side and none is lost.
+func TestExecChildrenBesideForkingDestroys(t *testing.T) {
+	libxlmodel.Reset()
+	base := leakcheck.Take()
+	d := newModelDriver(t, libxlmodel.Mode417)
+	cfg := &libxl.DomainConfig{Name: "forker", Type: libxl.DomainTypePV, Kernel: "/dev/null", MemoryMB: 64, VCPUs: 1}
+	const rounds, workers = 20, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers*rounds)
+	for w := 0; w < workers; w++ {
+		wg.Add(2)
+		go func() { // libxl side: create then destroy (forks)
+			defer wg.Done()
+			c, err := d.OpenCtx()
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < rounds; i++ {
+				id, err := c.CreateDomain(context.Background(), cfg)
+				if err == nil {
+					err = c.DestroyDomain(context.Background(), id)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("destroy round %d: %w", i, err)
+				}
+			}
+			errs <- c.Close()
+		}()
+		go func(w int) { // os/exec side: exit codes that name the child
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				code := 1 + (w*rounds+i)%100
+				err := exec.Command("/bin/sh", "-c", fmt.Sprintf("exit %d", code)).Run()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != code {
+					errs <- fmt.Errorf("exec child %d: want exit %d, got %v", i, code, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.NoError(t, d.Close())
+	requireNoViolations(t)
+	cnt := libxlmodel.Counters()
+	require.Equal(t, uint64(workers*rounds), cnt.ChildrenForked, "every destroy forked")
+	require.Equal(t, cnt.ChildrenForked, cnt.ChildrenReaped, "every libxl child reaped by libxl")
+	base.Check(t, 5*time.Second)
 }

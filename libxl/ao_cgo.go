@@ -36,23 +36,31 @@ func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: op, Err: err}
 	}
-	raw, exit, err := c.enter()
+	end, err := c.beginOp()
 	if err != nil {
 		return &OpError{Op: op, Err: err}
 	}
-	c.aos.Add(1) // under the life lock: Close's barrier sees it
-	defer c.aos.Done()
+	defer end()
+	return c.runAOInOp(ctx, op, start)
+}
 
+// runAOInOp is runAO for a caller that already holds an operation
+// (beginOp), such as a create that must destroy what it half-built: it is
+// never refused for Close, which waits for that operation to end.
+func (c *Ctx) runAOInOp(ctx context.Context, op string, start startFunc) error {
+	if err := ctx.Err(); err != nil {
+		return &OpError{Op: op, Err: err}
+	}
 	done := make(chan int, 1)
 	token := goxl.NewAOToken(func(rc int) { done <- rc })
 	how := C.goxl_new_ao_how(goxl.AOCompletion(), C.uintptr_t(token))
 	if how == nil {
-		exit()
 		token.Release()
 		return &OpError{Op: op, Err: ErrNoMem}
 	}
 	defer C.free(unsafe.Pointer(how))
 
+	raw, exit := c.enterInOp()
 	rc := start(raw, how)
 	exit()
 	if rc != 0 {
@@ -88,16 +96,13 @@ func opResult(op string, rc int, cause error) error {
 	}
 }
 
-// abort asks libxl to cut an operation short (libxl_ao_abort). The ctx is
-// alive: the operation holds c.aos, which Close waits for.
+// abort asks libxl to cut an operation short (libxl_ao_abort). The caller
+// holds the operation, so the ctx is alive even while Close is pending.
 func (c *Ctx) abort(how *C.libxl_asyncop_how) {
-	c.life.RLock()
-	defer c.life.RUnlock()
-	if c.serialised {
-		c.serial.Lock()
-		defer c.serial.Unlock()
-	}
-	if rc := C.libxl_ao_abort(c.ctx, how); rc != 0 && Error(rc) != ErrNotFound && Error(rc) != ErrAborted {
+	raw, exit := c.enterInOp()
+	rc := C.libxl_ao_abort(raw, how)
+	exit()
+	if rc != 0 && Error(rc) != ErrNotFound && Error(rc) != ErrAborted {
 		c.opts.Logger.Warn("libxl_ao_abort failed", "err", fmt.Sprint(Error(rc)))
 	}
 }

@@ -30,6 +30,8 @@ var notInAPIReasons = map[string]string{
 	"qed":                                 "libxl 4.2 has no QED disk format (LIBXL_HAVE_QED, 4.5)",
 	"standalone":                          "libxl 4.2 has no standalone disk backend (4.6)",
 	"soft-reset":                          "libxl 4.2 has no soft_reset shutdown action (LIBXL_HAVE_SOFT_RESET, 4.6)",
+	"libxl_userdata_unlink":               "libxl 4.2 has no libxl_userdata_unlink (LIBXL_HAVE_USERDATA_UNLINK, 4.5)",
+	"libxl_domain_soft_reset":             "libxl 4.2 has no soft reset (LIBXL_HAVE_SOFT_RESET, 4.6)",
 	"kernel":                              "libxl 4.2 boots a kernel directly only for PV domains (LIBXL_HAVE_BUILDINFO_KERNEL, 4.5)",
 	"backend_domname":                     "libxl 4.2 names a backend domain only by domid (LIBXL_HAVE_DEVICE_BACKEND_DOMNAME, 4.3)",
 }

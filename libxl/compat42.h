@@ -208,6 +208,30 @@ static inline int goxl_config_set_kernel(libxl_domain_config *d, char *kernel,
 #endif
 }
 
+/* The bootloader: in b_info from 4.5 (with the kernel); in 4.2 in
+ * b_info.u.pv. The strings become libxl's. Call after the type is set. */
+static inline int goxl_config_set_bootloader(libxl_domain_config *d, char *bl,
+                                             char **args)
+{
+#ifdef LIBXL_HAVE_BUILDINFO_KERNEL
+    d->b_info.bootloader = bl;
+    d->b_info.bootloader_args = args;
+    return 0;
+#else
+    if (d->b_info.type != LIBXL_DOMAIN_TYPE_PV) {
+        int i;
+        free(bl);
+        for (i = 0; args && args[i]; i++)
+            free(args[i]);
+        free(args);
+        return (bl || args) ? -1 : 0;
+    }
+    d->b_info.u.pv.bootloader = bl;
+    d->b_info.u.pv.bootloader_args = args;
+    return 0;
+#endif
+}
+
 /* Backend domain by name: 4.3 (LIBXL_HAVE_DEVICE_BACKEND_DOMNAME). In 4.2
  * only backend_domid; a name there is refused (-1). */
 #ifdef LIBXL_HAVE_DEVICE_BACKEND_DOMNAME
@@ -229,6 +253,30 @@ static inline libxl_domain_type goxl_dominfo_type(const libxl_dominfo *info)
     return (libxl_domain_type)0;
 #else
     return info->domain_type;
+#endif
+}
+
+/* libxl_userdata_unlink: 4.5 (LIBXL_HAVE_USERDATA_UNLINK). */
+static inline int goxl_userdata_unlink(libxl_ctx *ctx, uint32_t domid,
+                                       const char *key)
+{
+#ifdef LIBXL_HAVE_USERDATA_UNLINK
+    return libxl_userdata_unlink(ctx, domid, key);
+#else
+    (void)ctx; (void)domid; (void)key;
+    return GOXL_ERROR_NOT_IN_API;
+#endif
+}
+
+/* libxl_domain_soft_reset: 4.6 (LIBXL_HAVE_SOFT_RESET). */
+static inline int goxl_domain_soft_reset(libxl_ctx *ctx, libxl_domain_config *d,
+        uint32_t domid, const libxl_asyncop_how *how)
+{
+#ifdef LIBXL_HAVE_SOFT_RESET
+    return libxl_domain_soft_reset(ctx, d, domid, how, NULL);
+#else
+    (void)ctx; (void)d; (void)domid; (void)how;
+    return GOXL_ERROR_NOT_IN_API;
 #endif
 }
 

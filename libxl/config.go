@@ -1,6 +1,7 @@
 package libxl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,13 +37,22 @@ type DomainConfig struct {
 	MemoryMB int64 `json:"memory_mb"`
 	MaxMemMB int64 `json:"maxmem_mb,omitempty"`
 	// VCPUs are online at boot; MaxVCPUs (zero: VCPUs) can be brought up.
-	VCPUs      int            `json:"vcpus"`
-	MaxVCPUs   int            `json:"maxvcpus,omitempty"`
-	Disks      []DiskConfig   `json:"disks,omitempty"`
-	Nics       []NicConfig    `json:"nics,omitempty"`
-	OnPoweroff ShutdownAction `json:"on_poweroff,omitempty"`
-	OnReboot   ShutdownAction `json:"on_reboot,omitempty"`
-	OnCrash    ShutdownAction `json:"on_crash,omitempty"`
+	VCPUs    int `json:"vcpus"`
+	MaxVCPUs int `json:"maxvcpus,omitempty"`
+	// Bootloader runs in dom0 to find the kernel (xl's bootloader=, e.g.
+	// "pygrub"); libxl runs it at create time. BootloaderArgs are its
+	// extra arguments (xl's bootloader_args=).
+	Bootloader     string         `json:"bootloader,omitempty"`
+	BootloaderArgs []string       `json:"bootloader_args,omitempty"`
+	Disks          []DiskConfig   `json:"disks,omitempty"`
+	Nics           []NicConfig    `json:"nics,omitempty"`
+	OnPoweroff     ShutdownAction `json:"on_poweroff,omitempty"`
+	OnReboot       ShutdownAction `json:"on_reboot,omitempty"`
+	OnCrash        ShutdownAction `json:"on_crash,omitempty"`
+	// OnWatchdog (xl's default: destroy) and OnSoftReset (default:
+	// soft-reset) complete xl.cfg(5)'s on_* actions.
+	OnWatchdog  ShutdownAction `json:"on_watchdog,omitempty"`
+	OnSoftReset ShutdownAction `json:"on_soft_reset,omitempty"`
 }
 
 func (*DomainConfig) isConfig() {}
@@ -62,11 +72,17 @@ func (c *DomainConfig) Summary() (DomainConfig, error) {
 	if s.OnCrash == "" {
 		s.OnCrash = ActionDestroy
 	}
+	if s.OnWatchdog == "" {
+		s.OnWatchdog = ActionDestroy
+	}
+	if s.OnSoftReset == "" {
+		s.OnSoftReset = ActionSoftReset
+	}
 	if s.Name == "" {
-		return s, errors.New("libxl: config has no name")
+		return s, &ConfigError{Key: "name", Msg: "missing: a domain needs a name"}
 	}
 	if !s.Type.valid() {
-		return s, fmt.Errorf("libxl: config type %q: want pv, pvh or hvm", s.Type)
+		return s, &ConfigError{Key: "type", Msg: fmt.Sprintf("type %q: want pv, pvh or hvm", s.Type)}
 	}
 	return s, nil
 }
@@ -83,6 +99,11 @@ type DiskConfig struct {
 	Script    string `json:"script,omitempty"`
 	// BackendDomain names the driver domain; empty is dom0.
 	BackendDomain string `json:"backend_domain,omitempty"`
+	// Spec is the xl disk= entry this disk was parsed from. When set,
+	// buildDomainConfig hands it to libxlutil's xlu_disk_parse again, so
+	// every option of xl-disk-configuration reaches libxl, not only the
+	// fields above.
+	Spec string `json:"spec,omitempty"`
 }
 
 // NicConfig is one libxl_device_nic (xl's vif= entry).
@@ -96,6 +117,15 @@ type NicConfig struct {
 	VifName       string `json:"vifname,omitempty"`
 	BackendDomain string `json:"backend,omitempty"`
 	MTU           int    `json:"mtu,omitempty"`
+	GatewayDev    string `json:"gatewaydev,omitempty"`
+	// Rate is xl's rate= ("10Mb/s", "1MB/s@20ms"), read by libxlutil's
+	// xlu_vif_parse_rate when the config is built.
+	Rate string `json:"rate,omitempty"`
+	// DevID is the vif's device number; nil means its index in the list,
+	// as xl does.
+	DevID *int `json:"devid,omitempty"`
+	// Trusted is xl's trusted / untrusted flag; nil leaves libxl's default.
+	Trusted *bool `json:"trusted,omitempty"`
 }
 
 // JSONConfig is a libxl_domain_config in libxl's JSON.
@@ -123,9 +153,11 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		OnPoweroff string `json:"on_poweroff"`
 		OnReboot   string `json:"on_reboot"`
 		OnCrash    string `json:"on_crash"`
+		OnWatchdog string `json:"on_watchdog"`
+		OnSoftRst  string `json:"on_soft_reset"`
 	}
 	if err := json.Unmarshal([]byte(j), &raw); err != nil {
-		return DomainConfig{}, &ConfigError{Msg: "libxl JSON: " + err.Error()}
+		return DomainConfig{}, &ConfigError{Kind: ConfigSyntax, Msg: "libxl JSON: " + err.Error()}
 	}
 	s := DomainConfig{
 		Name:     raw.CInfo.Name,
@@ -148,7 +180,8 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 		key string
 		in  string
 		out *ShutdownAction
-	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash}} {
+	}{{"on_poweroff", raw.OnPoweroff, &s.OnPoweroff}, {"on_reboot", raw.OnReboot, &s.OnReboot}, {"on_crash", raw.OnCrash, &s.OnCrash},
+		{"on_watchdog", raw.OnWatchdog, &s.OnWatchdog}, {"on_soft_reset", raw.OnSoftRst, &s.OnSoftReset}} {
 		if a.in == "" {
 			continue
 		}
@@ -161,9 +194,92 @@ func (j JSONConfig) Summary() (DomainConfig, error) {
 	return s.Summary()
 }
 
+// ParseJSONConfig accepts the JSON forms of a domain config: a bare
+// libxl_domain_config (what libxl_domain_config_to_json and `xl create -n`
+// print), and what `xl list -l` prints: an array of {"domid", "config"}
+// objects (which must hold exactly one domain) or one such object. It
+// returns the libxl_domain_config, checked with Summary.
+func ParseJSONConfig(data []byte) (JSONConfig, error) {
+	trimmed := bytes.TrimSpace(data)
+	var inner json.RawMessage
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		var list []json.RawMessage
+		if err := json.Unmarshal(trimmed, &list); err != nil {
+			return "", &ConfigError{Kind: ConfigSyntax, Msg: "JSON: " + err.Error()}
+		}
+		if len(list) != 1 {
+			return "", &ConfigError{Msg: fmt.Sprintf("JSON array (xl list -l output) holds %d domains; a config needs exactly one", len(list))}
+		}
+		inner = list[0]
+	case len(trimmed) > 0 && trimmed[0] == '{':
+		inner = trimmed
+	default:
+		return "", &ConfigError{Kind: ConfigSyntax, Msg: "JSON config: want an object or an array of {domid, config}"}
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(inner, &probe); err != nil {
+		return "", &ConfigError{Kind: ConfigSyntax, Msg: "JSON: " + err.Error()}
+	}
+	if cfg, ok := probe["config"]; ok {
+		if _, hasCInfo := probe["c_info"]; !hasCInfo {
+			// xl list -l's {"domid": N, "config": {...}}.
+			inner = cfg
+		}
+	}
+	j := JSONConfig(bytes.TrimSpace(inner))
+	if _, err := j.Summary(); err != nil {
+		return "", err
+	}
+	return j, nil
+}
+
+// ConfigErrorKind says what is wrong with a config. Callers tell the
+// kinds apart with errors.Is and the sentinels below (ErrConfigSyntax,
+// ErrConfigUnknownKey, ErrConfigNotSupported, ErrConfigBadValue); every
+// kind also matches ErrConfig.
+type ConfigErrorKind int
+
+const (
+	// ConfigBadValue: a key's value is refused (not a number, out of
+	// range, an unknown action, a missing name, malformed JSON...).
+	ConfigBadValue ConfigErrorKind = iota
+	// ConfigSyntax: the text is not xl's config syntax (libxlutil's
+	// parser refused it), or not JSON.
+	ConfigSyntax
+	// ConfigUnknownKey: a key xl does not know either: a typo.
+	ConfigUnknownKey
+	// ConfigNotSupported: a key (or a key's option) that xl knows but
+	// goxl's own parser cannot express. LoadConfig hands such configs to
+	// xl's parser when xl is installed.
+	ConfigNotSupported
+)
+
+func (k ConfigErrorKind) String() string {
+	switch k {
+	case ConfigSyntax:
+		return "syntax error"
+	case ConfigUnknownKey:
+		return "unknown key"
+	case ConfigNotSupported:
+		return "not supported by goxl"
+	}
+	return "bad value"
+}
+
+// Sentinels for errors.Is on a *ConfigError or ConfigErrors.
+var (
+	ErrConfig             = errors.New("libxl: config error")
+	ErrConfigSyntax       = errors.New("libxl: config syntax error")
+	ErrConfigUnknownKey   = errors.New("libxl: unknown config key")
+	ErrConfigNotSupported = errors.New("libxl: config key not supported by goxl")
+	ErrConfigBadValue     = errors.New("libxl: bad config value")
+)
+
 // ConfigError reports a config that cannot be used. Line is 1-based and
 // zero when unknown; Key is the top-level key involved, if any.
 type ConfigError struct {
+	Kind ConfigErrorKind
 	File string
 	Line int
 	Key  string
@@ -182,7 +298,24 @@ func (e *ConfigError) Error() string {
 	if e.Key != "" {
 		fmt.Fprintf(&b, " key %q", e.Key)
 	}
-	return b.String() + ": " + e.Msg
+	return b.String() + ": " + e.Kind.String() + ": " + e.Msg
+}
+
+// Is matches ErrConfig and the sentinel of the error's Kind.
+func (e *ConfigError) Is(target error) bool {
+	switch target {
+	case ErrConfig:
+		return true
+	case ErrConfigSyntax:
+		return e.Kind == ConfigSyntax
+	case ErrConfigUnknownKey:
+		return e.Kind == ConfigUnknownKey
+	case ErrConfigNotSupported:
+		return e.Kind == ConfigNotSupported
+	case ErrConfigBadValue:
+		return e.Kind == ConfigBadValue
+	}
+	return false
 }
 
 // ConfigErrors is several ConfigErrors, in line order.
@@ -205,27 +338,49 @@ func (es ConfigErrors) Unwrap() []error {
 	return out
 }
 
-// XLKeys are the top-level keys of xl's config format that ParseXL maps.
-// Any other key is reported, never silently dropped.
+// XLKeys are the top-level keys of xl's config format that ParseXL maps
+// itself. Any other key is reported, never silently dropped.
 var XLKeys = []string{
 	"name", "type", "builder", "uuid", "kernel", "ramdisk", "cmdline", "extra", "root",
 	"memory", "maxmem", "vcpus", "maxvcpus", "disk", "vif",
-	"on_poweroff", "on_reboot", "on_crash",
+	"on_poweroff", "on_reboot", "on_crash", "on_watchdog", "on_soft_reset", "bootloader", "bootloader_args",
 }
 
-// xlKnownUnsupported are keys xl understands but goxl's subset does not:
-// they get a clearer message than a typo does.
-var xlKnownUnsupported = map[string]bool{
-	"bootloader": true, "bootloader_args": true, "cpus": true, "cpu_weight": true, "cap": true,
-	"vfb": true, "vkb": true, "vtpm": true, "p9": true, "pci": true, "usb": true, "usbctrl": true,
-	"usbdev": true, "channel": true, "serial": true, "sdl": true, "vnc": true, "vnclisten": true,
-	"device_model_version": true, "device_model_override": true, "boot": true, "acpi": true,
-	"apic": true, "pae": true, "hap": true, "nestedhvm": true, "viridian": true, "on_watchdog": true,
-	"on_soft_reset": true, "seclabel": true, "pool": true, "driver_domain": true, "vga": true,
-	"videoram": true, "stdvga": true, "soundhw": true, "xen_platform_pci": true, "localtime": true,
-	"rtc_timeoffset": true, "shadow_memory": true, "firmware": true, "bios": true, "max_grant_frames": true,
-	"max_maptrack_frames": true, "e820_host": true, "gfx_passthru": true, "tsc_mode": true,
-	"dtdev": true, "iomem": true, "ioports": true, "irqs": true, "vdispl": true, "vsnd": true,
+// xlAllKeys are every top-level key xl 4.17's parse_config_data reads
+// (tools/xl/xl_parse.c; xl.cfg(5) documents them). A key outside this set
+// is a typo ("unknown key"); a key inside it but outside XLKeys is real xl
+// syntax that goxl's own parser cannot express ("not supported by goxl").
+var xlAllKeys = map[string]bool{}
+
+func init() {
+	for _, k := range []string{
+		"acpi", "acpi_firmware", "acpi_laptop_slate", "acpi_s3", "acpi_s4", "altp2m", "altp2mhvm", "apic",
+		"bios", "bios_path_override", "boot", "bootloader", "bootloader_args", "builder", "cap",
+		"channel", "cmdline", "cpu_weight", "cpuid", "cpus", "cpus_soft", "device_model",
+		"device_model_args", "device_model_args_hvm", "device_model_args_pv", "device_model_override",
+		"device_model_stubdomain_override", "device_model_stubdomain_seclabel", "device_model_user",
+		"device_model_version", "device_tree", "disk", "display", "dm_restrict", "driver_domain", "dtdev",
+		"e820_host", "extra", "extratime", "firmware", "firmware_override", "gfx_passthru", "gic_version",
+		"hap", "hdtype", "hpet", "init_seclabel", "iomem", "ioports", "irqs", "kernel", "keymap",
+		"latency", "localtime", "max_event_channels", "max_grant_frames", "max_grant_version",
+		"max_maptrack_frames", "maxmem", "maxvcpus", "mca_caps", "memory", "mmio_hole", "ms_vm_genid",
+		"msr_relaxed", "name", "nestedhvm", "nographic", "nomigrate", "nx", "on_crash", "on_poweroff",
+		"on_reboot", "on_soft_reset", "on_watchdog", "oos", "opengl", "p9", "pae", "passthrough", "pci",
+		"pci_msitranslate", "pci_permissive", "pci_power_mgmt", "pci_seize", "period", "pool", "pvcalls",
+		"pvshim", "pvshim_cmdline", "pvshim_extra", "pvshim_path", "ramdisk", "rdm", "rdm_mem_boundary",
+		"root", "rtc_timeoffset", "sdl", "seclabel", "serial", "shadow_memory", "slice",
+		"smbios_firmware", "soundhw", "spice", "spice_clipboard_sharing", "spice_image_compression",
+		"spice_streaming_video", "spiceagent_mouse", "spicedisable_ticketing", "spicehost", "spicepasswd",
+		"spiceport", "spicetls_port", "spiceusbredirection", "spicevdagent", "stdvga",
+		"stubdomain_cmdline", "stubdomain_kernel", "stubdomain_memory", "stubdomain_ramdisk", "tee",
+		"timer_mode", "tsc_mode", "type", "usb", "usbctrl", "usbdev", "usbdevice", "usbversion", "uuid",
+		"vcpus", "vdispl", "vendor_device", "vfb", "vga", "videoram", "vif", "vif2", "viridian", "vkb",
+		"vkb_device", "vmtrace_buf_kb", "vnc", "vncdisplay", "vnclisten", "vncpasswd", "vncunused",
+		"vncviewer", "vnuma", "vpmu", "vpt_align", "vsnd", "vtpm", "vuart", "xauthority",
+		"xen_platform_pci", "xend_suspend_evtchn_compat",
+	} {
+		xlAllKeys[k] = true
+	}
 }
 
 // xlKeyAt is one top-level assignment found by scanXLKeys.
@@ -320,24 +475,29 @@ func isIdentChar(c byte) bool {
 	return isIdentStart(c) || (c >= '0' && c <= '9') || c == '.'
 }
 
-// checkXLKeys reports keys outside XLKeys, and keys given twice.
+// xmIgnoredKeys are xm's (Xen 3) keys that generated configs still carry
+// (xen-tools writes `dhcp = 'dhcp'`) and that xl reads no more: they have
+// no effect in xl, so none in goxl either.
+var xmIgnoredKeys = map[string]bool{"dhcp": true, "netmask": true, "gateway": true}
+
+// checkXLKeys reports keys outside XLKeys: "not supported by goxl" for
+// keys xl knows, "unknown key" for the rest. A key given twice is fine:
+// libxlutil keeps the last assignment, and `+=` appends to the one before.
 func checkXLKeys(file string, keys []xlKeyAt) error {
 	known := map[string]bool{}
 	for _, k := range XLKeys {
 		known[k] = true
 	}
-	seen := map[string]int{}
 	var errs ConfigErrors
 	for _, k := range keys {
 		switch {
-		case xlKnownUnsupported[k.Key]:
-			errs = append(errs, &ConfigError{File: file, Line: k.Line, Key: k.Key, Msg: "xl key not supported by goxl's config subset (use a libxl JSON config for full fidelity)"})
-		case !known[k.Key]:
-			errs = append(errs, &ConfigError{File: file, Line: k.Line, Key: k.Key, Msg: "unknown key (supported: " + strings.Join(sortedKeys(), ", ") + ")"})
-		case seen[k.Key] != 0:
-			errs = append(errs, &ConfigError{File: file, Line: k.Line, Key: k.Key, Msg: fmt.Sprintf("set twice (first on line %d); goxl refuses rather than guess", seen[k.Key])})
+		case known[k.Key], xmIgnoredKeys[k.Key]:
+		case xlAllKeys[k.Key]:
+			errs = append(errs, &ConfigError{Kind: ConfigNotSupported, File: file, Line: k.Line, Key: k.Key,
+				Msg: "xl key not supported by goxl's own parser (goxl.LoadConfig uses xl's parser for it when xl is installed; or give a libxl JSON config)"})
 		default:
-			seen[k.Key] = k.Line
+			errs = append(errs, &ConfigError{Kind: ConfigUnknownKey, File: file, Line: k.Line, Key: k.Key,
+				Msg: "unknown key: xl has no such key (goxl's own parser maps: " + strings.Join(sortedKeys(), ", ") + ")"})
 		}
 	}
 	if len(errs) == 0 {
@@ -374,23 +534,41 @@ func lineOfKey(keys []xlKeyAt, key string) int {
 	return 0
 }
 
+// vifNotSupported are options of xl's vif= entry that goxl's own parser
+// does not map (COLO replication and the accel option xl ignores).
+func vifNotSupported(k string) bool {
+	return k == "forwarddev" || k == "accel" || strings.HasPrefix(k, "colo_")
+}
+
 // ParseVif parses one xl vif= entry: comma-separated key=value pairs, as
-// xl's parse_nic_config reads them. Unknown keys are an error.
+// xl's parse_nic_config reads them. The error is a *ConfigError (key
+// "vif") whose Kind says whether an option is unknown, not supported by
+// goxl, or has a bad value.
 func ParseVif(spec string) (NicConfig, error) {
 	var n NicConfig
+	bad := func(kind ConfigErrorKind, format string, args ...any) (NicConfig, error) {
+		return n, &ConfigError{Kind: kind, Key: "vif", Msg: fmt.Sprintf("vif %q: ", spec) + fmt.Sprintf(format, args...)}
+	}
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			return n, fmt.Errorf("vif %q: %q is not key=value", spec, item)
+		switch item {
+		case "trusted", "untrusted":
+			t := item == "trusted"
+			n.Trusted = &t
+			continue
 		}
-		switch strings.TrimSpace(k) {
+		k, v, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok {
+			return bad(ConfigUnknownKey, "%q is not key=value, trusted or untrusted", item)
+		}
+		switch k {
 		case "mac":
 			if _, err := parseMAC(v); err != nil {
-				return n, fmt.Errorf("vif %q: %w", spec, err)
+				return bad(ConfigBadValue, "%v", err)
 			}
 			n.MAC = v
 		case "bridge":
@@ -403,21 +581,36 @@ func ParseVif(spec string) (NicConfig, error) {
 			n.Model = v
 		case "type":
 			if v != "vif" && v != "ioemu" {
-				return n, fmt.Errorf("vif %q: type %q: want vif or ioemu", spec, v)
+				return bad(ConfigBadValue, "type %q: want vif or ioemu", v)
 			}
 			n.Type = v
 		case "vifname":
 			n.VifName = v
 		case "backend":
 			n.BackendDomain = v
-		case "mtu":
-			m, err := strconv.Atoi(v)
-			if err != nil || m <= 0 {
-				return n, fmt.Errorf("vif %q: bad mtu %q", spec, v)
+		case "gatewaydev", "netdev": // netdev: xl's deprecated spelling
+			n.GatewayDev = v
+		case "rate":
+			if v == "" {
+				return bad(ConfigBadValue, "empty rate")
 			}
-			n.MTU = m
+			n.Rate = v
+		case "mtu", "devid":
+			m, err := strconv.ParseUint(v, 10, 31)
+			if err != nil || (k == "mtu" && m == 0) {
+				return bad(ConfigBadValue, "bad %s %q", k, v)
+			}
+			if k == "mtu" {
+				n.MTU = int(m)
+			} else {
+				id := int(m)
+				n.DevID = &id
+			}
 		default:
-			return n, fmt.Errorf("vif %q: unknown key %q (supported: mac, bridge, ip, script, model, type, vifname, backend, mtu)", spec, k)
+			if vifNotSupported(k) {
+				return bad(ConfigNotSupported, "option %q is not supported by goxl's own parser", k)
+			}
+			return bad(ConfigUnknownKey, "unknown option %q (goxl maps: mac, bridge, ip, script, model, type, vifname, backend, gatewaydev, netdev, rate, mtu, devid, trusted, untrusted)", k)
 		}
 	}
 	return n, nil

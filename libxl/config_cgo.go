@@ -4,6 +4,43 @@ package libxl
 
 /*
 #include "lifecycle_helpers.h"
+
+// What xl's parse_config_data sets on every config besides the keys:
+// run_hotplug_scripts and claim_mode from xl.conf (both true unless
+// xl.conf says otherwise), and the on_watchdog / on_soft_reset actions.
+static inline void goxl_config_xl_defaults(libxl_domain_config *d)
+{
+    libxl_defbool_set(&d->c_info.run_hotplug_scripts, true);
+#if !GOXL_LIBXL_API_42 // claim_mode: 4.3
+    libxl_defbool_set(&d->b_info.claim_mode, true);
+#endif
+    d->on_watchdog = LIBXL_ACTION_ON_SHUTDOWN_DESTROY;
+#ifdef LIBXL_HAVE_SOFT_RESET
+    d->on_soft_reset = LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET;
+#endif
+}
+
+// A NULL-terminated string array that libxl_domain_config_dispose frees.
+static inline char **goxl_strv_new(int n)
+{
+    return calloc((size_t)n + 1, sizeof(char *));
+}
+
+static inline void goxl_strv_set(char **v, int i, char *s)
+{
+    v[i] = s;
+}
+
+static inline void goxl_defbool_set(libxl_defbool *b, int v)
+{
+    libxl_defbool_set(b, v != 0);
+}
+
+static inline int goxl_vif_parse_rate(goxl_xlu *x, const char *rate,
+                                      libxl_device_nic *nic)
+{
+    return xlu_vif_parse_rate(x->cfg, rate, nic);
+}
 */
 import "C"
 
@@ -13,6 +50,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,10 +101,28 @@ func ParseXL(filename string, data []byte) (*DomainConfig, error) {
 	if rc := C.xlu_cfg_readdata(x.cfg, cdata, C.int(len(data))); rc != 0 {
 		return nil, p.syntaxError(syscall.Errno(rc))
 	}
-	if err := checkXLKeys(filename, keys); err != nil {
-		return nil, err
+	// Keys and values are both checked, so that a bad value is reported
+	// beside a key goxl does not map (and LoadConfig does not hand a
+	// config with a bad value to xl).
+	keyErr := checkXLKeys(filename, keys)
+	cfg, valErr := p.parse()
+	if keyErr == nil {
+		return cfg, valErr
 	}
-	return p.parse()
+	if valErr == nil {
+		return nil, keyErr
+	}
+	all := append(ConfigErrors(nil), keyErr.(ConfigErrors)...)
+	var ces ConfigErrors
+	var ce *ConfigError
+	switch {
+	case errors.As(valErr, &ces):
+		all = append(all, ces...)
+	case errors.As(valErr, &ce):
+		all = append(all, ce)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
+	return nil, all
 }
 
 type xlParser struct {
@@ -100,11 +156,11 @@ func (p *xlParser) syntaxError(errno syscall.Errno) error {
 			// before it; the key whose value is missing is on the next.
 			n++
 		}
-		errs = append(errs, &ConfigError{File: p.file, Line: n, Key: keyForLine(p.keys, n), Msg: m[2]})
+		errs = append(errs, &ConfigError{Kind: ConfigSyntax, File: p.file, Line: n, Key: keyForLine(p.keys, n), Msg: m[2]})
 	}
 	switch len(errs) {
 	case 0:
-		return &ConfigError{File: p.file, Msg: "cannot parse: " + errno.Error()}
+		return &ConfigError{Kind: ConfigSyntax, File: p.file, Msg: "cannot parse: " + errno.Error()}
 	case 1:
 		return errs[0]
 	}
@@ -112,11 +168,14 @@ func (p *xlParser) syntaxError(errno syscall.Errno) error {
 }
 
 // valueError builds the error of a value that libxlutil refused.
+// libxlutil words its report as a warning (xl itself goes on without the
+// key); goxl refuses the config, so the word goes.
 func (p *xlParser) valueError(key string, rc C.int, want string) error {
 	msg := p.report()
 	if m := reportLine.FindStringSubmatch(msg); m != nil {
 		msg = m[2]
 	}
+	msg = strings.TrimPrefix(msg, "warning: ")
 	if msg == "" {
 		msg = fmt.Sprintf("want %s (%v)", want, syscall.Errno(rc))
 	}
@@ -232,6 +291,17 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 		}
 	}
 	c.Kernel, _ = str("kernel")
+	c.Bootloader, _ = str("bootloader")
+	if lineOfKey(p.keys, "bootloader_args") != 0 {
+		// A list, or (deprecated in xl) one string split on blanks.
+		if args, err := p.list("bootloader_args"); err == nil {
+			c.BootloaderArgs = args
+		} else if v, ok, err2 := p.str("bootloader_args"); err2 == nil && ok {
+			c.BootloaderArgs = strings.Fields(v)
+		} else {
+			add(err)
+		}
+	}
 	c.Ramdisk, _ = str("ramdisk")
 	cmdline, haveCmdline := str("cmdline")
 	root, _ := str("root")
@@ -255,7 +325,7 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 	for _, a := range []struct {
 		key string
 		out *ShutdownAction
-	}{{"on_poweroff", &c.OnPoweroff}, {"on_reboot", &c.OnReboot}, {"on_crash", &c.OnCrash}} {
+	}{{"on_poweroff", &c.OnPoweroff}, {"on_reboot", &c.OnReboot}, {"on_crash", &c.OnCrash}, {"on_watchdog", &c.OnWatchdog}, {"on_soft_reset", &c.OnSoftReset}} {
 		s, ok := str(a.key)
 		if !ok {
 			continue
@@ -276,6 +346,7 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 			add(p.errAt("disk", fmt.Sprintf("entry %d %q: %v", i, spec, err)))
 			continue
 		}
+		d.Spec = spec
 		c.Disks = append(c.Disks, d)
 	}
 	vifs, err := p.list("vif")
@@ -283,8 +354,17 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 	for i, spec := range vifs {
 		n, err := ParseVif(spec)
 		if err != nil {
-			add(p.errAt("vif", fmt.Sprintf("entry %d: %v", i, err)))
+			ce := err.(*ConfigError)
+			ce.File, ce.Line = p.file, lineOfKey(p.keys, "vif")
+			ce.Msg = fmt.Sprintf("entry %d: %s", i, ce.Msg)
+			add(ce)
 			continue
+		}
+		if n.Rate != "" {
+			if err := p.checkRate(n.Rate); err != nil {
+				add(p.errAt("vif", fmt.Sprintf("entry %d: rate %q: %v", i, n.Rate, err)))
+				continue
+			}
 		}
 		c.Nics = append(c.Nics, n)
 	}
@@ -300,6 +380,26 @@ func (p *xlParser) parse() (*DomainConfig, error) {
 		return nil, &ConfigError{File: p.file, Msg: err.Error()}
 	}
 	return &s, nil
+}
+
+// checkRate checks a vif rate= value with libxlutil's own parser.
+func (p *xlParser) checkRate(rate string) error {
+	cs := C.CString(rate)
+	defer C.free(unsafe.Pointer(cs))
+	var n C.libxl_device_nic
+	C.libxl_device_nic_init(&n)
+	defer C.libxl_device_nic_dispose(&n)
+	if rc := C.goxl_vif_parse_rate(p.x, cs, &n); rc != 0 {
+		msg := p.report()
+		if m := reportLine.FindStringSubmatch(msg); m != nil {
+			msg = m[2]
+		}
+		if msg == "" {
+			msg = syscall.Errno(rc).Error()
+		}
+		return errors.New(strings.TrimSpace(msg))
+	}
+	return nil
 }
 
 // disk parses one disk= entry with xlu_disk_parse.
@@ -333,6 +433,15 @@ func (p *xlParser) disk(spec string) (DiskConfig, error) {
 		return out, errors.New("no vdev (target device such as xvda)")
 	}
 	return out, nil
+}
+
+// goStrFree copies and frees a malloc'd C string (NULL gives "").
+func goStrFree(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	defer C.free(unsafe.Pointer(s))
+	return C.GoString(s)
 }
 
 func goStr(s *C.char) string {
@@ -451,7 +560,22 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		s.UUID = NewUUID()
 	}
 	C.memcpy(unsafe.Pointer(&d.c_info.uuid), unsafe.Pointer(&s.UUID[0]), 16)
+	C.goxl_config_xl_defaults(d)
 	if C.goxl_config_set_kernel(d, cString(s.Kernel), cString(s.Ramdisk), cString(s.Cmdline)) != 0 {
+		return nil, notInAPI("kernel")
+	}
+	var bootloaderArgs **C.char
+	if len(s.BootloaderArgs) > 0 {
+		v := C.goxl_strv_new(C.int(len(s.BootloaderArgs)))
+		if v == nil {
+			return nil, ErrNoMem
+		}
+		bootloaderArgs = v
+		for i, a := range s.BootloaderArgs {
+			C.goxl_strv_set(v, C.int(i), C.CString(a))
+		}
+	}
+	if C.goxl_config_set_bootloader(d, cString(s.Bootloader), bootloaderArgs) != 0 {
 		return nil, notInAPI("kernel")
 	}
 	if s.MemoryMB > 0 {
@@ -474,8 +598,39 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	if C.goxl_config_alloc_devices(d, C.int(len(s.Disks)), C.int(len(s.Nics))) != 0 {
 		return nil, ErrNoMem
 	}
+	var xlu *C.goxl_xlu // for disk specs and vif rates, made on first use
+	defer func() { C.goxl_xlu_free(xlu) }()
+	xluParse := func(key string, i int, what string, parse func(x *C.goxl_xlu, cs *C.char) C.int) error {
+		if xlu == nil {
+			name := C.CString(key)
+			xlu = C.goxl_xlu_new(name)
+			C.free(unsafe.Pointer(name))
+			if xlu == nil {
+				return ErrNoMem
+			}
+		}
+		cs := C.CString(what)
+		defer C.free(unsafe.Pointer(cs))
+		if rc := parse(xlu, cs); rc != 0 {
+			msg := strings.TrimSpace(goStrFree(C.goxl_xlu_take_report(xlu)))
+			if m := reportLine.FindStringSubmatch(msg); m != nil {
+				msg = m[2]
+			}
+			return &ConfigError{Key: key, Msg: fmt.Sprintf("%s %d: %q: %s", key, i, what, msg)}
+		}
+		return nil
+	}
 	for i, dk := range s.Disks {
 		cd := C.goxl_config_disk(d, C.int(i))
+		if dk.Spec != "" {
+			// The entry as xl reads it: every option, not only goxl's fields.
+			C.libxl_device_disk_dispose(cd)
+			C.libxl_device_disk_init(cd)
+			if err := xluParse("disk", i, dk.Spec, func(x *C.goxl_xlu, cs *C.char) C.int { return C.goxl_xlu_disk_parse(x, cs, cd) }); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		f, okf := diskFormatValue[dk.Format]
 		b, okb := diskBackendValue[dk.Backend]
 		if !okf || !okb {
@@ -523,6 +678,23 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 			return nil, notInAPI("backend_domname")
 		}
 		cn.mtu = C.int(n.MTU)
+		cn.gatewaydev = cString(n.GatewayDev)
+		cn.devid = C.libxl_devid(i)
+		if n.DevID != nil {
+			cn.devid = C.libxl_devid(*n.DevID)
+		}
+		if n.Trusted != nil {
+			v := 0
+			if *n.Trusted {
+				v = 1
+			}
+			C.goxl_defbool_set(&cn.trusted, C.int(v))
+		}
+		if n.Rate != "" {
+			if err := xluParse("vif", i, n.Rate, func(x *C.goxl_xlu, cs *C.char) C.int { return C.goxl_vif_parse_rate(x, cs, cn) }); err != nil {
+				return nil, err
+			}
+		}
 		switch n.Type {
 		case "vif":
 			cn.nictype = C.LIBXL_NIC_TYPE_VIF
@@ -533,6 +705,8 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	d.on_poweroff = actionValue[s.OnPoweroff]
 	d.on_reboot = actionValue[s.OnReboot]
 	d.on_crash = actionValue[s.OnCrash]
+	d.on_watchdog = actionValue[s.OnWatchdog]
+	d.on_soft_reset = actionValue[s.OnSoftReset]
 	ok = true
 	return d, nil
 }

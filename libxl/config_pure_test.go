@@ -29,9 +29,21 @@ func TestParseVif(t *testing.T) {
 	if n != want {
 		t.Fatalf("got %+v", n)
 	}
-	for _, bad := range []string{"mac=zz", "bridge", "type=tap", "mtu=-1", "rate=10Mb/s"} {
-		if _, err := ParseVif(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+	n, err = ParseVif("rate=10Mb/s@20ms, devid=7, gatewaydev=eth1, trusted")
+	if err != nil || n.Rate != "10Mb/s@20ms" || n.DevID == nil || *n.DevID != 7 || n.GatewayDev != "eth1" || n.Trusted == nil || !*n.Trusted {
+		t.Fatalf("got %+v %v", n, err)
+	}
+	if n, err = ParseVif("netdev=eth2,untrusted"); err != nil || n.GatewayDev != "eth2" || n.Trusted == nil || *n.Trusted {
+		t.Fatalf("netdev/untrusted: %+v %v", n, err)
+	}
+	for bad, kind := range map[string]ConfigErrorKind{
+		"mac=zz": ConfigBadValue, "bridge": ConfigUnknownKey, "type=tap": ConfigBadValue, "mtu=-1": ConfigBadValue,
+		"devid=x": ConfigBadValue, "colour=red": ConfigUnknownKey, "colo_sock_mirror_id=1": ConfigNotSupported,
+		"forwarddev=eth0": ConfigNotSupported, "accel=x": ConfigNotSupported, "rate=": ConfigBadValue,
+	} {
+		var ce *ConfigError
+		if _, err := ParseVif(bad); !errors.As(err, &ce) || ce.Kind != kind || ce.Key != "vif" {
+			t.Errorf("%q: got %v, want kind %v", bad, err, kind)
 		}
 	}
 }
@@ -57,6 +69,42 @@ func TestJSONConfigSummary(t *testing.T) {
 		var ce *ConfigError
 		if _, err := JSONConfig(bad).Summary(); err == nil || (!errors.As(err, &ce) && bad != `{"c_info":{}}` && bad != `{"c_info":{"name":"a","type":"xen"}}`) {
 			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+func TestParseJSONConfigForms(t *testing.T) {
+	inner := `{"c_info":{"type":"pv","name":"j1"},"b_info":{"max_memkb":131072,"target_memkb":131072}}`
+	for name, in := range map[string]string{
+		"bare":            inner,
+		"xl list -l":      `[ {"domid": 3, "config": ` + inner + `} ]`,
+		"xl list -l dom":  `{"domid": 3, "config": ` + inner + `}`,
+		"spaces and tabs": "\n\t " + `[{"domid":null,"config":` + inner + `}]` + "\n",
+	} {
+		j, err := ParseJSONConfig([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if s, err := j.Summary(); err != nil || s.Name != "j1" || s.MemoryMB != 128 {
+			t.Errorf("%s: summary %+v %v", name, s, err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		in   string
+		want error
+	}{
+		"no name":       {`{"c_info":{"type":"pv"}}`, ErrConfigBadValue},
+		"no name, list": {`[{"domid":1,"config":{"c_info":{}}}]`, ErrConfigBadValue},
+		"two domains":   {`[{"domid":1,"config":` + inner + `},{"domid":2,"config":` + inner + `}]`, ErrConfigBadValue},
+		"empty list":    {`[]`, ErrConfigBadValue},
+		"truncated":     {`{"c_info":`, ErrConfigSyntax},
+		"not JSON":      {`name = "x"`, ErrConfigSyntax},
+	} {
+		_, err := ParseJSONConfig([]byte(tc.in))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v (%T), want %v", name, err, err, tc.want)
 		}
 	}
 }

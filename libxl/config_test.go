@@ -115,13 +115,15 @@ func TestParseXLErrors(t *testing.T) {
 		{"syntax inside list", "name = \"a\"\ndisk = [ 'a',\n 'b'\n 'c' ]\n", 4, "disk", "syntax error"},
 		{"unknown key", "name = \"a\"\nmemroy = 128\n", 2, "memroy", "unknown key"},
 		{"unsupported key", "name = \"a\"\n\nvfb = [ 'vnc=1' ]\n", 3, "vfb", "not supported"},
-		{"duplicate key", "name = \"a\"\nmemory = 1\nmemory = 2\n", 3, "memory", "set twice"},
+		{"unterminated quote", "name = \"a\"\nkernel = \"/k\nmemory = 128\nvcpus = 1\n", 2, "kernel", "lexical error"},
+		{"unterminated quote in list", "name = 'a'\ndisk = [ '/x,raw,xvda,rw',\n  '/y,raw,xvdb ]\nmemory = 1\n", 3, "disk", "lexical error"},
 		{"not a number", "name = \"a\"\nmemory = 'lots'\n", 2, "memory", "not a valid number"},
 		{"list for string", "name = [ 'a' ]\n", 1, "name", "list"},
 		{"bad type", "name = 'a'\ntype = 'xen'\n", 2, "type", "want pv, pvh or hvm"},
 		{"bad action", "name = 'a'\n\non_crash = 'explode'\n", 3, "on_crash", "unknown action"},
 		{"bad disk", "name = 'a'\ndisk = [ 'bogus=1' ]\n", 2, "disk", "disk specification"},
-		{"bad vif", "name = 'a'\nvif = [ 'colour=red' ]\n", 2, "vif", "unknown key"},
+		{"bad vif", "name = 'a'\nvif = [ 'colour=red' ]\n", 2, "vif", "unknown option"},
+		{"bad vif rate", "name = 'a'\n\nvif = [ 'rate=fast' ]\n", 3, "vif", "rate"},
 		{"bad uuid", "name = 'a'\nuuid = 'nope'\n", 2, "uuid", "malformed UUID"},
 		{"maxmem below memory", "name = 'a'\nmemory = 512\nmaxmem = 256\n", 3, "maxmem", "below memory"},
 		{"no name", "memory = 128\n", 0, "name", "missing"},
@@ -139,7 +141,81 @@ func TestParseXLErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), "t.cfg") {
 				t.Errorf("error does not name the file: %v", err)
 			}
+			if strings.Contains(err.Error(), "warning") {
+				t.Errorf("a fatal error is labelled a warning: %v", err)
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("not errors.Is(ErrConfig): %v", err)
+			}
 		})
+	}
+}
+
+// Each kind of config error has its own sentinel, so that callers (the
+// CLI's exit codes, LoadConfig's hand-over to xl) can tell them apart.
+func TestParseXLErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  string
+		want error
+	}{
+		{"name = \"a\nmemory = 1\n", ErrConfigSyntax},
+		{"name = 'a'\nmemory = \n", ErrConfigSyntax},
+		{"name = 'a'\nmemroy = 128\n", ErrConfigUnknownKey},
+		{"name = 'a'\nvif = [ 'colour=red' ]\n", ErrConfigUnknownKey},
+		{"name = 'a'\ncpus = '0-1'\n", ErrConfigNotSupported},
+		{"name = 'a'\nnomigrate = 1\n", ErrConfigNotSupported},
+		{"name = 'a'\ndevice_model_args = [ '-x' ]\n", ErrConfigNotSupported},
+		{"name = 'a'\nvif = [ 'colo_sock_mirror_id=1' ]\n", ErrConfigNotSupported},
+		{"name = 'a'\nmemory = 'lots'\n", ErrConfigBadValue},
+		{"memory = 1\n", ErrConfigBadValue},
+	} {
+		_, err := ParseXL("k.cfg", []byte(tc.cfg))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%q: got %v, want %v", tc.cfg, err, tc.want)
+		}
+		for _, other := range []error{ErrConfigSyntax, ErrConfigUnknownKey, ErrConfigNotSupported, ErrConfigBadValue} {
+			if other != tc.want && errors.Is(err, other) {
+				t.Errorf("%q: %v also matches %v", tc.cfg, err, other)
+			}
+		}
+	}
+}
+
+// libxlutil's semantics: a key given again wins; `+=` appends to a string
+// or a list.
+func TestParseXLRepeatAndAppend(t *testing.T) {
+	c, err := ParseXL("r.cfg", []byte("name = 'first'\nname = 'second'\nmemory = 64\nmemory = 96\n"+
+		"extra = 'console=hvc0'\nextra += ' quiet'\ndisk = [ '/a,raw,xvda,rw' ]\ndisk += [ '/b,raw,xvdb,r' ]\n"+
+		"vif = [ 'bridge=br0' ]\nvif = [ 'bridge=br1' ]\ndhcp = 'dhcp'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "second" || c.MemoryMB != 96 || c.Cmdline != "console=hvc0 quiet" {
+		t.Errorf("got name %q memory %d cmdline %q", c.Name, c.MemoryMB, c.Cmdline)
+	}
+	if len(c.Disks) != 2 || c.Disks[1].Target != "/b" || c.Disks[1].Spec != "/b,raw,xvdb,r" {
+		t.Errorf("disks %+v", c.Disks)
+	}
+	if len(c.Nics) != 1 || c.Nics[0].Bridge != "br1" {
+		t.Errorf("nics %+v", c.Nics)
+	}
+}
+
+func TestParseXLBootloader(t *testing.T) {
+	c, err := ParseXL("b.cfg", []byte("name='pg'\nbootloader='pygrub'\nbootloader_args=[ '--entry=1', '-q' ]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bootloader != "pygrub" || strings.Join(c.BootloaderArgs, "|") != "--entry=1|-q" {
+		t.Fatalf("got %q %q", c.Bootloader, c.BootloaderArgs)
+	}
+	// xl's deprecated single-string form, split on blanks.
+	c, err = ParseXL("b.cfg", []byte("name='pg'\nbootloader='pygrub'\nbootloader_args='--entry=1  -q'\n"))
+	if err != nil || strings.Join(c.BootloaderArgs, "|") != "--entry=1|-q" {
+		t.Fatalf("string form: %+v %v", c, err)
+	}
+	if _, err := buildDomainConfig(c); err != nil {
+		t.Fatal(err)
 	}
 }
 

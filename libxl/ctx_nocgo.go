@@ -3,6 +3,7 @@
 package libxl
 
 import (
+	"context"
 	"unsafe"
 
 	"github.com/goxl/goxl/internal/osevent"
@@ -17,8 +18,22 @@ func New(Options) (*Ctx, error) { return nil, ErrNotSupported }
 // Version returns the zero VersionInfo.
 func (c *Ctx) Version() VersionInfo { return VersionInfo{} }
 
-// SetLogLevel does nothing.
-func (c *Ctx) SetLogLevel(LogLevel) {}
+// SetLogLevel returns ErrNotSupported.
+func (c *Ctx) SetLogLevel(LogLevel) error { return ErrNotSupported }
+
+// Call returns ErrNotSupported.
+func (c *Ctx) Call(func(raw unsafe.Pointer) error) error { return ErrNotSupported }
+
+// CallAsync returns ErrNotSupported.
+func (c *Ctx) CallAsync(context.Context, string, func(raw, aoHow unsafe.Pointer) int) error {
+	return ErrNotSupported
+}
+
+// Serialised returns false.
+func (c *Ctx) Serialised() bool { return false }
+
+// Err returns ErrNotSupported.
+func (c *Ctx) Err() error { return ErrNotSupported }
 
 // Raw returns nil.
 func (c *Ctx) Raw() unsafe.Pointer { return nil }

@@ -26,27 +26,78 @@
 //   - Events are copied into Go values and freed (libxl_event_free) before
 //     any Go code sees them.
 //
+// # Operations and Close
+//
+// Every call that reaches libxl is admitted first, and admission never
+// blocks: it is granted or refused at once, so a callback that calls the
+// Ctx while Close is pending cannot deadlock (tested:
+// TestOnEventMayCallTheCtx, TestBoundaryMatrix).
+//
+//   - An operation (every method that calls libxl, Call, CallAsync, and an
+//     asynchronous operation from its initiating call to its completion)
+//     is counted. Once Close began, new operations get ErrClosed; Close
+//     waits for the counted ones before it disables generators and frees
+//     the ctx (TestCallAsyncIsCountedByClose). Close does not abort them:
+//     cancel their contexts to end them sooner.
+//   - Call is for synchronous libxl functions (ao_how NULL). An
+//     asynchronous libxl function goxl does not wrap goes through
+//     CallAsync, which is counted until its completion; started inside
+//     Call with an ao_how of its own it would be invisible to Close.
+//   - Deliveries (OccurredFD, OccurredTimeout), SIGCHLD forwards,
+//     libxl_ao_abort and Subscription.Close still reach libxl while Close
+//     waits, because the operations it waits for may need them
+//     (TestSigchldFlowsWhileClosePending, TestAbortWhileClosePending).
+//     Once Close has decided to free the ctx they are refused in Go,
+//     whatever the Hooks (TestDeliveriesAfterCloseAreRefusedWhateverTheHooks),
+//     and Close waits for those under way before libxl_ctx_free
+//     (TestCloseOrder).
+//   - After Close every method returns ErrClosed, except Version,
+//     Serialised, Raw (nil), Err (ErrClosed) and the deliveries (ignored);
+//     SetLogLevel returns ErrClosed once the logger is released.
+//   - Close called from a callback would wait for itself: it returns
+//     ErrInCallback on the dispatcher, inside Options.OnEvent and inside
+//     Call's fn.
+//   - libxl's disaster callback (events may never come again) marks the
+//     ctx broken: subscriptions end with ErrDisaster, so whoever waits on
+//     them stops waiting, and new operations get ErrDisaster. Close still
+//     works and must be called (TestDisasterEndsSubscriptionsAndBreaksTheCtx).
+//
 // # Threads and locks
 //
 //   - Hooks (osevent.Hooks) run on whatever thread is inside libxl, with
 //     libxl's recursive ctx mutex held: an API caller, libxl's own poller,
-//     or the dispatcher inside OccurredFD/OccurredTimeout. They must not
-//     block on the dispatcher and must not call libxl.
+//     the SIGCHLD forwarder, or the dispatcher inside
+//     OccurredFD/OccurredTimeout. They must not block on the dispatcher
+//     and must not call libxl.
 //   - Event callbacks, async-op completions and Options.OnEvent run with
-//     the ctx unlocked on the thread that called libxl, usually the
-//     dispatcher. They copy, signal a channel and return; they never take
-//     a domain lock (libvirt deadlocked that way).
+//     the ctx unlocked on the thread that called libxl: the dispatcher
+//     (inside a delivery), the SIGCHLD forwarder, or an API caller at the
+//     end of its libxl call. Completions only signal a channel;
+//     subscriptions take only their channel's leaf lock and never block.
+//     OnEvent may call the Ctx (libxl allows libxl calls from
+//     event_occurs), but must not block the dispatcher; it never holds a
+//     domain lock (libvirt deadlocked that way). In Xen42Serialised mode
+//     OnEvent runs right after the serial lock is released, on the
+//     goroutine that released it, so that its calls do not wait for that
+//     lock.
 //   - SIGCHLD: the Go runtime owns it; one goroutine per process forwards
-//     it to every live Ctx with libxl_childproc_sigchld_occurred.
+//     it to every live Ctx with libxl_childproc_sigchld_occurred. It never
+//     waits for a Go lock of a ctx, so a ctx whose Close is pending does
+//     not hold it up for the others.
+//   - The logger runs on any thread, with or without libxl's lock; in a
+//     child libxl forked it writes to stderr in C and never enters Go.
 //   - Long calls (domain create builds the domain for seconds inside the
 //     initiating call) run on the caller's goroutine, never the loop's.
 //
-// Ctx locks, outermost first: life (RWMutex: API calls shared, Close
-// exclusive before libxl_ctx_free) → serial (only in Xen42Serialised
-// mode: every libxl call, deliveries included) → subsMu / evgens.mu
-// (leaves, never held while calling libxl). Hooks take none of them, so
-// rule (a) of libxl_event.h holds: no lock a hook takes is held while
-// calling libxl.
+// Ctx locks: mu (admission counts, state, logger) is a leaf, never held
+// while calling libxl or user code. serial exists only in Xen42Serialised
+// mode: a delivery holds it alone, API calls one at a time, a SIGCHLD
+// forward beside an API call (which may be a synchronous operation
+// waiting for that child) but never beside a delivery; a Call holds it
+// for the whole of fn, so fn must not wait for a delivery. subsMu,
+// evgens.mu and deferredMu are leaves. Hooks take none of them, so rule
+// (a) of libxl_event.h holds: no lock a hook takes is held while calling
+// libxl.
 //
 // # Without cgo
 //

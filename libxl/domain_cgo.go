@@ -99,10 +99,20 @@ func (c *Ctx) DomainIDByName(name string) (uint32, error) {
 	defer C.free(unsafe.Pointer(cs))
 	var domid C.uint32_t
 	if rc := C.libxl_name_to_domid(raw, cs, &domid); rc != 0 {
-		// libxl answers ERROR_INVAL for "no such name".
-		return 0, fmt.Errorf("domain %q: %w", name, ErrNoSuchDomain)
+		return 0, nameToDomidError(name, Error(rc))
 	}
 	return uint32(domid), nil
+}
+
+// nameToDomidError classifies libxl_name_to_domid's rc: it answers
+// ERROR_INVAL when no domain has the name, and another code (ERROR_NOMEM
+// when it could not list the domains) when it does not know. Only the
+// first is ErrNoSuchDomain: a transient failure must not read as "gone".
+func nameToDomidError(name string, rc Error) error {
+	if rc == ErrInval {
+		return fmt.Errorf("domain %q: %w", name, ErrNoSuchDomain)
+	}
+	return &OpError{Op: fmt.Sprintf("libxl_name_to_domid(%q)", name), Err: rc}
 }
 
 // DomainByName returns the domain with that name.

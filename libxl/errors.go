@@ -104,8 +104,12 @@ var (
 	// ErrUnpatched42: libxl 4.2.0/4.2.1 without goxl's xen-patches/
 	// series; its stale-callback races make hook-driven use unsafe.
 	ErrUnpatched42 = errors.New("libxl: Xen 4.2.0/4.2.1 libxl has the stale fd/timeout callback races; apply goxl's xen-patches/ series (see xen-patches/README.md), or opt into the slower serialised mode (Options.Xen42 = Xen42Serialised, or GOXL_LIBXL_SAFE_MODE=1)")
+	// ErrDisaster: libxl's disaster callback ran: events may have been
+	// lost for good. Subscriptions end with it, and the ctx refuses new
+	// operations with it; close the ctx and make a new one.
+	ErrDisaster = errors.New("libxl: libxl reported a disaster: events may have been lost; the ctx refuses new operations, close it and make a new one")
 	// ErrInCallback: the call would wait for the dispatcher it runs on.
-	ErrInCallback = errors.New("libxl: Close called from a libxl callback on the dispatcher; it would wait for itself")
+	ErrInCallback = errors.New("libxl: Close called from a callback (the dispatcher, Options.OnEvent, Call's fn); it would wait for itself")
 )
 
 // OpError reports a failed asynchronous operation.

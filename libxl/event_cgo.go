@@ -8,6 +8,7 @@ package libxl
 import "C"
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"unsafe"
@@ -39,36 +40,106 @@ func (r eventReceiver) EventOccurs(p unsafe.Pointer) {
 	}
 	// libxl_event_free needs no ctx lock and is safe here: the ctx is
 	// alive while libxl calls us.
-	C.libxl_event_free(r.c.ctx, ev)
+	C.libxl_event_free(r.c.raw, ev)
 	r.c.route(e)
 }
 
+// Disaster is libxl's disaster callback: events of eventType may never
+// come again (libxl_event.h). The ctx is marked broken: subscriptions end
+// with the disaster's error (so that whoever waits for a shutdown or a
+// death stops waiting), and new operations are refused with it. Close
+// still works and must be called.
 func (r eventReceiver) Disaster(eventType int, msg string, errnoval int) {
-	r.c.opts.Logger.Error("libxl reported a disaster: the ctx may have lost events",
+	c := r.c
+	err := fmt.Errorf("%w: %s (event type %s, errno %d)", ErrDisaster, msg, EventType(eventType), errnoval)
+	c.mu.Lock()
+	if c.broken == nil {
+		c.broken = err
+	}
+	c.mu.Unlock()
+	c.opts.Logger.Error("libxl reported a disaster: the ctx may have lost events; it refuses new operations",
 		"event_type", EventType(eventType).String(), "msg", msg, "errno", errnoval)
+	c.endSubscriptions(err)
 }
 
-// route hands an event to the subscription named by its for_user.
+// endSubscriptions ends every subscription with err (a no-op for those
+// that already ended). Their generators stay recorded in evgens, so that
+// Subscription.Close or Close still disables them in libxl.
+func (c *Ctx) endSubscriptions(err error) {
+	c.subsMu.Lock()
+	all := make([]*Subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		all = append(all, s)
+	}
+	c.subsMu.Unlock()
+	for _, s := range all {
+		s.finish(err)
+	}
+}
+
+// route hands an event to the subscription named by its for_user, or to
+// Options.OnEvent. In Xen42Serialised mode the serial lock is held by the
+// libxl call this runs in, so OnEvent is deferred until it is released
+// (see runDeferred): a re-entrant Ctx call would wait for that lock.
 func (c *Ctx) route(e Event) {
 	c.subsMu.Lock()
-	deliver := c.subs[e.ForUser]
+	sub := c.subs[e.ForUser]
 	c.subsMu.Unlock()
 	switch {
-	case deliver != nil:
-		deliver(e)
+	case sub != nil:
+		sub.deliver(e)
+	case c.opts.OnEvent != nil && c.serialised:
+		c.deferredMu.Lock()
+		c.deferred = append(c.deferred, e)
+		c.deferredMu.Unlock()
 	case c.opts.OnEvent != nil:
+		leave := c.enterCallback()
+		defer leave()
 		c.opts.OnEvent(e)
 	default:
 		c.opts.Logger.Debug("libxl event with no subscriber", slog.String("event", e.String()))
 	}
 }
 
-// subscribe registers deliver for events whose for_user is the returned
-// value. deliver must not block.
-func (c *Ctx) subscribe(deliver func(Event)) uint64 {
+// runDeferred runs deferred OnEvent callbacks in arrival order, one
+// drainer at a time, with no goxl lock held. A panic in OnEvent is logged
+// and does not reach the caller that happened to release the lock.
+func (c *Ctx) runDeferred() {
+	c.deferredMu.Lock()
+	if c.draining || len(c.deferred) == 0 {
+		c.deferredMu.Unlock()
+		return
+	}
+	c.draining = true
+	for len(c.deferred) > 0 {
+		evs := c.deferred
+		c.deferred = nil
+		c.deferredMu.Unlock()
+		for _, e := range evs {
+			c.runOnEvent(e)
+		}
+		c.deferredMu.Lock()
+	}
+	c.draining = false
+	c.deferredMu.Unlock()
+}
+
+func (c *Ctx) runOnEvent(e Event) {
+	leave := c.enterCallback()
+	defer leave()
+	defer func() {
+		if p := recover(); p != nil {
+			c.opts.Logger.Error("libxl: panic in Options.OnEvent", "event", e.String(), "panic", fmt.Sprint(p))
+		}
+	}()
+	c.opts.OnEvent(e)
+}
+
+// subscribe registers s for events whose for_user is the returned value.
+func (c *Ctx) subscribe(s *Subscription) uint64 {
 	id := c.nextEv.Add(1)
 	c.subsMu.Lock()
-	c.subs[id] = deliver
+	c.subs[id] = s
 	c.subsMu.Unlock()
 	return id
 }
@@ -118,13 +189,11 @@ func (s *evgenSet) disableAll(c *Ctx) {
 	if len(all) == 0 {
 		return
 	}
-	c.life.RLock()
-	defer c.life.RUnlock()
-	if c.serialised {
-		c.serial.Lock()
-		defer c.serial.Unlock()
-	}
+	// Close calls this after every operation ended and before it frees
+	// the ctx: the ctx is alive.
+	c.lockSerial(serialAPI)
+	defer c.unlockSerial(serialAPI)
 	for _, disable := range all {
-		disable(c.ctx)
+		disable(c.raw)
 	}
 }

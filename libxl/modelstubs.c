@@ -34,6 +34,17 @@ WEAK void libxl_domain_build_info_init_type(libxl_domain_build_info *p, libxl_do
 WEAK void libxl_device_disk_init(libxl_device_disk *p) { memset(p, 0, sizeof *p); }
 WEAK void libxl_device_disk_dispose(libxl_device_disk *p) { memset(p, 0, sizeof *p); }
 WEAK void libxl_device_nic_init(libxl_device_nic *p) { memset(p, 0, sizeof *p); }
+WEAK void libxl_device_nic_dispose(libxl_device_nic *p)
+{
+    free(p->backend_domname);
+    free(p->model);
+    free(p->ip);
+    free(p->bridge);
+    free(p->ifname);
+    free(p->script);
+    free(p->gatewaydev);
+    memset(p, 0, sizeof *p);
+}
 WEAK void libxl_domain_restore_params_init(libxl_domain_restore_params *p) { memset(p, 0, sizeof *p); }
 WEAK void libxl_domain_restore_params_dispose(libxl_domain_restore_params *p) { memset(p, 0, sizeof *p); }
 WEAK int libxl_domain_config_from_json(libxl_ctx *ctx, libxl_domain_config *p, const char *s) { return ERROR_NI; }

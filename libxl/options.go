@@ -59,8 +59,11 @@ type Options struct {
 	// Xen42 applies only on libxl 4.2.0 and 4.2.1.
 	Xen42 Xen42Policy
 	// OnEvent receives events that no subscription claimed. It runs on
-	// the thread that was inside libxl, usually the dispatcher: it must
-	// not block. Nil drops them (they are counted).
+	// the thread that was inside libxl, usually the dispatcher (in
+	// Xen42Serialised mode: right after the serial lock is released, on
+	// the goroutine that released it): it must not block. It may call the
+	// Ctx: the calls succeed, or return ErrClosed once Close began; Close
+	// itself returns ErrInCallback there. Nil drops the events.
 	OnEvent func(Event)
 	// OnClosed runs once at the end of Close, after libxl_ctx_free, so an
 	// owner can forget the ctx.

@@ -54,7 +54,8 @@ func newSubscription(buffer int) *Subscription {
 func (s *Subscription) C() <-chan Event { return s.events.C() }
 
 // Err returns nil while the subscription runs, then why it ended:
-// ErrEventOverflow, ErrSubscriptionClosed or ErrClosed (the ctx closed).
+// ErrEventOverflow, ErrSubscriptionClosed, ErrClosed (the ctx closed) or
+// ErrDisaster (libxl reported that events may never come again).
 func (s *Subscription) Err() error { return s.events.Err() }
 
 // deliver hands one event on without blocking; see the overflow policy.

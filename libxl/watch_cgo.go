@@ -48,7 +48,7 @@ func (c *Ctx) watch(opts WatchOptions, op string, enable enableFunc) (*Subscript
 		return nil, err
 	}
 	defer exit()
-	user := c.subscribe(s.deliver)
+	user := c.subscribe(s)
 	disable, rc := enable(raw, C.libxl_ev_user(user))
 	if rc != 0 {
 		c.unsubscribe(user)
@@ -68,19 +68,19 @@ func (c *Ctx) watch(opts WatchOptions, op string, enable enableFunc) (*Subscript
 }
 
 // disableEvgen disables one generator unless Close already did. It holds
-// the life lock across take and disable, so the ctx cannot be freed in
-// between; it skips the closing check of enter, because a generator must
-// be disabled even while Close is waiting for operations.
+// a pin across take and disable, so the ctx cannot be freed in between;
+// it is admitted while Close waits for operations, because a generator
+// must be disabled even then.
 func (c *Ctx) disableEvgen(id uint64) {
-	c.life.RLock()
-	defer c.life.RUnlock()
+	if !c.pin() {
+		return // Close disabled every generator before it freed the ctx
+	}
+	defer c.unpin()
 	disable := c.evgens.take(id)
-	if disable == nil || c.freed {
+	if disable == nil {
 		return
 	}
-	if c.serialised {
-		c.serial.Lock()
-		defer c.serial.Unlock()
-	}
-	disable(c.ctx)
+	c.lockSerial(serialAPI)
+	defer c.unlockSerial(serialAPI)
+	disable(c.raw)
 }

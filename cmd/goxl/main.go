@@ -3,42 +3,63 @@
 //
 // Usage:
 //
-//	goxl [--json] [-v] <verb> [args]
+//	goxl [--json] [-v] <verb> [options] [args]
+//	goxl help [verb]
 //
-//	list                      domains, as xl list
-//	info <dom>                one domain's state
-//	create [-p] [-n] [-F] <cfg>  create from an xl config, or libxl JSON ({...});
-//	                          -p paused, -n dry run (parse only), -F stay until the
-//	                          domain is gone, honouring on_poweroff/on_reboot/on_crash
+// `goxl help` lists the verbs, `goxl help VERB` or `goxl VERB -h` gives a
+// verb's options (on stdout, exit 0). Options are parsed as xl parses them:
+// before or after the positional arguments, combined short flags (-pq),
+// "--" ends the options. A <dom> is a domid, a name or a UUID. Progress
+// lines go to stderr.
+//
+// # Verbs
+//
+//	list [-l] [-v] [dom...]     domains, as xl list; -l: xl's JSON [{domid, config}]
+//	info [dom]                  the host, as xl info; with a domain: that domain
+//	create [-pqceFn] [-f cfg] [cfg] [key=value...]
 //	destroy <dom>
-//	shutdown [-w] <dom>       -w waits until it is down
-//	reboot <dom>
-//	pause <dom> / unpause <dom>
-//	save <dom> <file>         xl's save format; the domain is destroyed
-//	restore [-p] <file>
-//	console <dom>             prints the primary console's pty
-//	events                    streams lifecycle events until SIGINT
+//	shutdown [-awF] <dom|-a>    reboot [-awF] <dom|-a>
+//	pause <dom>                 unpause <dom>
+//	save [-cp] <dom> <file>     restore [-pe] [cfg] <file>
+//	console [-t pv|serial] [-n num] <dom>   attaches; Ctrl-] leaves
+//	events                      lifecycle events until SIGINT
+//	domid <name>  domname <domid>  uptime [dom...]
+//	mem-set <dom> <mem>  vcpu-set <dom> <count>  vcpu-list [dom...]
+//	version
 //
-// <dom> is a domid, a name or a UUID. Progress lines go to stderr.
+// All verbs reach Xen through a Backend (backend.go): in this process
+// (localBackend) or, when a goxl daemon runs, through it.
 //
-// Exit codes: 0 ok; 1 the operation failed; 2 usage error; 3 domain not
-// found; 4 not on a Xen dom0 (or libxl unavailable); 5 config error;
-// 6 a domain with that name exists; 130 interrupted (SIGINT).
+// # --json
+//
+// With --json (before or after the verb) stdout carries exactly one JSON
+// document per invocation: {"ok":true,"result":R} where R is the verb's
+// result (its shape is given by `goxl help VERB`), or, on any error,
+// {"ok":false,"error":{"code":C,"kind":K,"message":M}} with the exit code
+// C and its kind (usage, failed, not-found, not-xen, config, exists,
+// interrupted). The plain error message also goes to stderr. `events
+// --json` is the exception: one event object per line, and an error
+// object as its last line if the stream fails.
+//
+// # Exit codes
+//
+// 0 ok; 1 the operation failed; 2 usage error; 3 domain not found; 4 not
+// on a Xen dom0 (or libxl unavailable); 5 config error; 6 a domain with
+// that name exists; 130 interrupted (SIGINT).
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/goxl/goxl/driver"
@@ -57,6 +78,12 @@ const (
 	exitInterrupted = 130
 )
 
+// exitKinds names the exit codes in --json errors.
+var exitKinds = map[int]string{
+	exitFailed: "failed", exitUsage: "usage", exitNotFound: "not-found", exitNotXen: "not-xen",
+	exitConfig: "config", exitExists: "exists", exitInterrupted: "interrupted",
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -69,52 +96,21 @@ type env struct {
 	ctx    context.Context
 	out    io.Writer
 	errw   io.Writer
+	stdin  *os.File
 	json   bool
+	quiet  bool
 	logLvl libxl.LogLevel
-	// open connects to Xen; tests replace it.
-	open func(e *env, resync time.Duration) (*driver.Domains, func(), error)
+	// open connects to Xen; tests replace it with a fake Backend.
+	open func(e *env, o openOptions) (Backend, error)
+	// wrote is set once a --json document went to stdout.
+	wrote bool
 }
 
-type verb struct {
-	usage string
-	min   int
-	max   int // -1: any
-	needs bool
-	run   func(e *env, fs *flag.FlagSet, args []string) error
-	flags func(fs *flag.FlagSet)
-}
-
-var verbs map[string]*verb
-
-func init() {
-	verbs = map[string]*verb{
-		"list":     {usage: "list", max: 0, run: cmdList},
-		"info":     {usage: "info <dom>", min: 1, max: 1, run: cmdInfo},
-		"create":   {usage: "create [-p] [-n] [-F] <config>", min: 1, max: 1, run: cmdCreate, flags: createFlags},
-		"destroy":  {usage: "destroy <dom>", min: 1, max: 1, run: simple("destroy", (*driver.Domains).Destroy)},
-		"shutdown": {usage: "shutdown [-w] <dom>", min: 1, max: 1, run: cmdShutdown, flags: func(fs *flag.FlagSet) { fs.Bool("w", false, "wait until the domain is down") }},
-		"reboot":   {usage: "reboot <dom>", min: 1, max: 1, run: simple("reboot", (*driver.Domains).Reboot)},
-		"pause":    {usage: "pause <dom>", min: 1, max: 1, run: simple("pause", (*driver.Domains).Pause)},
-		"unpause":  {usage: "unpause <dom>", min: 1, max: 1, run: simple("unpause", (*driver.Domains).Unpause)},
-		"save":     {usage: "save <dom> <file>", min: 2, max: 2, run: cmdSave},
-		"restore":  {usage: "restore [-p] <file>", min: 1, max: 1, run: cmdRestore, flags: func(fs *flag.FlagSet) { fs.Bool("p", false, "leave the domain paused") }},
-		"console":  {usage: "console <dom>", min: 1, max: 1, run: cmdConsole},
-		"events":   {usage: "events", max: 0, run: cmdEvents},
-	}
-}
-
-func createFlags(fs *flag.FlagSet) {
-	fs.Bool("p", false, "leave the domain paused")
-	fs.Bool("n", false, "dry run: parse the config and print it; needs no Xen")
-	fs.Bool("F", false, "stay in the foreground until the domain is gone, honouring its on_* actions")
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: goxl [--json] [-v] <verb> [args]\n\nverbs:")
-	for _, name := range []string{"list", "info", "create", "destroy", "shutdown", "reboot", "pause", "unpause", "save", "restore", "console", "events"} {
-		fmt.Fprintf(w, "  %s\n", verbs[name].usage)
-	}
-	fmt.Fprintln(w, "\n<dom> is a domid, a name or a UUID.\nexit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 not on a Xen dom0, 5 config error, 6 name exists, 130 interrupted")
+// openOptions tune how a verb connects.
+type openOptions struct {
+	// resync is the domain manager's resync interval; negative: none
+	// (short-lived verbs), positive for verbs that stay (events, -F).
+	resync time.Duration
 }
 
 // usageError makes run exit with exitUsage.
@@ -128,59 +124,117 @@ type notXenError struct{ err error }
 func (n notXenError) Error() string { return n.err.Error() }
 func (n notXenError) Unwrap() error { return n.err }
 
+// globalOptions come before the verb.
+var globalOptions = []option{
+	{long: "json", help: "one JSON document on stdout; errors too (see goxl help json)"},
+	{short: 'v', long: "verbose", help: "libxl's debug messages on stderr"},
+	{short: 'h', long: "help", help: "this help on stdout"},
+}
+
 func run(ctx context.Context, args []string, out, errw io.Writer) int {
-	e := &env{ctx: ctx, out: out, errw: errw, open: openXen}
-	global := flag.NewFlagSet("goxl", flag.ContinueOnError)
-	global.SetOutput(io.Discard)
-	global.BoolVar(&e.json, "json", false, "JSON output")
-	verbose := global.Bool("v", false, "verbose: libxl's debug messages on stderr")
-	if err := global.Parse(args); err != nil {
-		fmt.Fprintf(errw, "goxl: %v\n", err)
-		usage(errw)
-		return exitUsage
-	}
-	if *verbose {
-		e.logLvl = libxl.LogDebug
-	}
-	rest := global.Args()
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
-		usage(errw)
-		if len(rest) == 0 {
-			return exitUsage
+	e := &env{ctx: ctx, out: out, errw: errw, stdin: os.Stdin, open: openBackend}
+	return e.run(args)
+}
+
+func (e *env) run(args []string) int {
+	// Global options end at the first word that is not one.
+	i := 0
+	for ; i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-"; i++ {
+		if args[i] == "--" {
+			i++
+			break
 		}
-		return exitOK
+		p, err := parseArgs(globalOptions, args[i:i+1])
+		if err != nil {
+			topUsage(e.errw)
+			return e.fail("", err)
+		}
+		e.json = e.json || p.flag("json")
+		if p.flag("verbose") {
+			e.logLvl = libxl.LogDebug
+		}
+		if p.flag("help") {
+			topUsage(e.out)
+			return exitOK
+		}
 	}
-	v, ok := verbs[rest[0]]
+	rest := args[i:]
+	if len(rest) == 0 {
+		topUsage(e.errw)
+		return e.fail("", usageError{"no verb given"})
+	}
+	name := rest[0]
+	if name == "help" {
+		return e.help(rest[1:])
+	}
+	v, ok := verbs[name]
 	if !ok {
-		fmt.Fprintf(errw, "goxl: unknown verb %q\n", rest[0])
-		usage(errw)
-		return exitUsage
+		topUsage(e.errw)
+		return e.fail("", usageError{fmt.Sprintf("unknown verb %q", name)})
 	}
-	fs := flag.NewFlagSet(rest[0], flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if v.flags != nil {
-		v.flags(fs)
+	p, err := parseArgs(append(append([]option{}, v.opts...), helpOption, jsonOption), rest[1:])
+	if err != nil {
+		fmt.Fprintf(e.errw, "usage: %s\n", v.synopsis())
+		return e.fail(name, err)
 	}
-	if err := fs.Parse(rest[1:]); err != nil {
-		fmt.Fprintf(errw, "goxl %s: %v\nusage: goxl %s\n", rest[0], err, v.usage)
-		return exitUsage
-	}
-	if n := fs.NArg(); n < v.min || (v.max >= 0 && n > v.max) {
-		fmt.Fprintf(errw, "goxl %s: wrong number of arguments\nusage: goxl %s\n", rest[0], v.usage)
-		return exitUsage
-	}
-	err := v.run(e, fs, fs.Args())
-	if err == nil {
+	if p.flag("help") {
+		v.printHelp(e.out)
 		return exitOK
 	}
-	fmt.Fprintf(errw, "goxl %s: %v\n", rest[0], err)
-	return exitCode(ctx, err)
+	e.json = e.json || p.flag("json")
+	if n := len(p.args); n < v.min || (v.max >= 0 && n > v.max) {
+		fmt.Fprintf(e.errw, "usage: %s\n", v.synopsis())
+		return e.fail(name, usageError{"wrong number of arguments"})
+	}
+	if err := v.run(e, p); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(e.errw, "usage: %s\n", v.synopsis())
+		}
+		return e.fail(name, err)
+	}
+	return exitOK
+}
+
+// help runs `goxl help [verb]`.
+func (e *env) help(args []string) int {
+	switch {
+	case len(args) == 0:
+		topUsage(e.out)
+		return exitOK
+	case args[0] == "json":
+		fmt.Fprint(e.out, jsonHelp)
+		return exitOK
+	}
+	v, ok := verbs[args[0]]
+	if !ok || len(args) > 1 {
+		topUsage(e.errw)
+		return e.fail("help", usageError{fmt.Sprintf("no help for %q; run 'goxl help' for the verbs", strings.Join(args, " "))})
+	}
+	v.printHelp(e.out)
+	return exitOK
+}
+
+// fail reports err (plainly on stderr; as a JSON error on stdout with
+// --json) and returns its exit code.
+func (e *env) fail(verb string, err error) int {
+	code := exitCode(e.ctx, err)
+	prefix := "goxl"
+	if verb != "" {
+		prefix += " " + verb
+	}
+	fmt.Fprintf(e.errw, "%s: %v\n", prefix, err)
+	if e.json && !e.wrote {
+		e.printJSON(map[string]any{"ok": false, "error": map[string]any{"code": code, "kind": exitKinds[code], "message": err.Error()}})
+	}
+	return code
 }
 
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	var ne notXenError
 	var ce *libxl.ConfigError
+	var ces libxl.ConfigErrors
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
@@ -192,11 +246,59 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotFound
 	case errors.Is(err, driver.ErrDomainExists):
 		return exitExists
-	case errors.As(err, &ce):
+	case errors.Is(err, libxl.ErrConfig), errors.As(err, &ce), errors.As(err, &ces):
 		return exitConfig
 	}
 	return exitFailed
 }
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.out)
+	enc.SetIndent("", "  ")
+	e.wrote = true
+	return enc.Encode(v)
+}
+
+// result prints a verb's result with --json: {"ok":true,"result":v}.
+func (e *env) result(v any) error {
+	return e.printJSON(map[string]any{"ok": true, "result": v})
+}
+
+// progress prints a progress line on stderr unless -q.
+func (e *env) progress(format string, args ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.errw, "goxl: "+format+"\n", args...)
+	}
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: goxl [--json] [-v] <verb> [options] [args]\n       goxl help [verb]    goxl <verb> -h\n\nverbs:")
+	names := make([]string, 0, len(verbs))
+	for n := range verbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, verbs[n].summary)
+	}
+	fmt.Fprintln(w, "\nglobal options:")
+	printOptions(w, globalOptions)
+	fmt.Fprintln(w, "\nOptions may follow the arguments (goxl create guest.cfg -p); short flags\ncombine (-pq); -- ends the options. <dom> is a domid, a name or a UUID.\nexit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 not on a Xen dom0,\n5 config error, 6 name exists, 130 interrupted.")
+}
+
+const jsonHelp = `--json (before or after the verb) makes stdout carry exactly one JSON
+document:
+
+  {"ok": true, "result": R}          R: the verb's result (goxl help VERB)
+  {"ok": false, "error": {"code": C, "kind": K, "message": M}}
+
+C is the exit code; K is one of usage (2), failed (1), not-found (3),
+not-xen (4), config (5), exists (6), interrupted (130). The plain message
+also goes to stderr, and progress lines stay on stderr.
+
+events --json prints one event object per line instead, and an error
+object as its last line if the stream fails.
+`
 
 // xenCapabilities is where a dom0 kernel says it is the control domain.
 var xenCapabilities = "/proc/xen/capabilities"
@@ -213,247 +315,32 @@ func checkDom0() error {
 	return nil
 }
 
-func openXen(e *env, resync time.Duration) (*driver.Domains, func(), error) {
+// openXen opens a driver and a domain manager in this process.
+func openXen(e *env, o openOptions) (Backend, error) {
 	if err := checkDom0(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(e.errw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
 	if e.logLvl != 0 {
-		logger = slog.New(slog.NewTextHandler(e.errw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		level = slog.LevelDebug
 	}
+	logger := slog.New(slog.NewTextHandler(e.errw, &slog.HandlerOptions{Level: level}))
 	drv, err := driver.New(driver.Options{Logger: logger, LogLevel: e.logLvl})
 	if err != nil {
-		return nil, nil, notXenError{fmt.Errorf("cannot open libxl: %w", err)}
+		return nil, notXenError{fmt.Errorf("cannot open libxl: %w", err)}
 	}
 	doms, err := driver.NewDomains(drv, driver.DomainsOptions{
-		Logger: logger, ResyncInterval: resync, PerOperationCtx: true,
-		Progress: func(msg string) { fmt.Fprintf(e.errw, "goxl: %s\n", msg) },
+		Logger: logger, ResyncInterval: o.resync, PerOperationCtx: true,
+		Progress: func(msg string) { e.progress("%s", msg) },
 	})
 	if err != nil {
 		drv.Close()
-		return nil, nil, err
-	}
-	return doms, func() { doms.Close(); drv.Close() }, nil
-}
-
-func (e *env) connect(resync time.Duration) (*driver.Domains, func(), error) {
-	return e.open(e, resync)
-}
-
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func cmdList(e *env, _ *flag.FlagSet, _ []string) error {
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	list, err := doms.List()
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printJSON(list)
-	}
-	tw := tabwriter.NewWriter(e.out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "Name\tID\tMem\tVCPUs\tState\tTime(s)")
-	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.1f\n", d.Name, d.DomID, d.CurrentMemKB/1024, d.VCPUsOnline, d.State(), d.CPUTime.Seconds())
-	}
-	return tw.Flush()
-}
-
-func cmdInfo(e *env, _ *flag.FlagSet, args []string) error {
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	info, err := doms.Info(args[0])
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printJSON(info)
-	}
-	fmt.Fprintf(e.out, "name:     %s\ndomid:    %d\nuuid:     %s\ntype:     %s\nstate:    %s\nmemory:   %d MiB (max %d MiB)\nvcpus:    %d\ncpu time: %.1fs\n",
-		info.Name, info.DomID, info.UUIDString, info.Type, info.State(), info.CurrentMemKB/1024, info.MaxMemKB/1024, info.VCPUsOnline, info.CPUTime.Seconds())
-	if info.Shutdown {
-		fmt.Fprintf(e.out, "shutdown: %s\n", info.ShutdownReason)
-	}
-	return nil
-}
-
-// loadConfig reads an xl config, or libxl JSON if the file starts with '{'.
-func loadConfig(path string) (libxl.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
 		return nil, err
 	}
-	if t := strings.TrimSpace(string(data)); strings.HasPrefix(t, "{") {
-		cfg := libxl.JSONConfig(t)
-		if _, err := cfg.Summary(); err != nil {
-			return nil, err
-		}
-		return cfg, nil
-	}
-	return libxl.ParseXL(path, data)
+	return newLocalBackend(doms, func() { doms.Close(); drv.Close() }), nil
 }
 
-func flagBool(fs *flag.FlagSet, name string) bool {
-	f := fs.Lookup(name)
-	return f != nil && f.Value.String() == "true"
-}
-
-func cmdCreate(e *env, fs *flag.FlagSet, args []string) error {
-	cfg, err := loadConfig(args[0])
-	if err != nil {
-		return err
-	}
-	if flagBool(fs, "n") {
-		sum, _ := cfg.Summary()
-		if e.json {
-			return e.printJSON(sum)
-		}
-		fmt.Fprintf(e.out, "config %s: name %s, type %s, %d MiB, %d vcpus, %d disks, %d nics; on_poweroff=%s on_reboot=%s on_crash=%s\n",
-			args[0], sum.Name, sum.Type, sum.MemoryMB, sum.VCPUs, len(sum.Disks), len(sum.Nics), sum.OnPoweroff, sum.OnReboot, sum.OnCrash)
-		return nil
-	}
-	resync := time.Duration(-1)
-	if flagBool(fs, "F") {
-		resync = 2 * time.Second
-	}
-	doms, done, err := e.connect(resync)
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, err := doms.Create(e.ctx, cfg, driver.CreateOptions{Paused: flagBool(fs, "p")})
-	if err != nil {
-		return err
-	}
-	if err := e.report(d.Snapshot()); err != nil {
-		return err
-	}
-	if flagBool(fs, "F") {
-		fmt.Fprintf(e.errw, "goxl: staying with %s until it is gone (SIGINT to detach)\n", d.Snapshot().Name)
-		if _, err := d.WaitState(e.ctx, driver.StateDestroyed, driver.StateSaved); err != nil && e.ctx.Err() == nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (e *env) report(s driver.DomainSnapshot) error {
-	if e.json {
-		return e.printJSON(s)
-	}
-	fmt.Fprintf(e.out, "%s: domain %d, %s\n", s.Name, s.DomID, s.State)
-	return nil
-}
-
-func simple(name string, op func(*driver.Domains, context.Context, string) error) func(*env, *flag.FlagSet, []string) error {
-	return func(e *env, _ *flag.FlagSet, args []string) error {
-		doms, done, err := e.connect(-1)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if err := op(doms, e.ctx, args[0]); err != nil {
-			return err
-		}
-		if e.json {
-			return e.printJSON(map[string]string{"domain": args[0], "done": name})
-		}
-		return nil
-	}
-}
-
-func cmdShutdown(e *env, fs *flag.FlagSet, args []string) error {
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return doms.Shutdown(e.ctx, args[0], flagBool(fs, "w"))
-}
-
-func cmdSave(e *env, _ *flag.FlagSet, args []string) error {
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return doms.Save(e.ctx, args[0], args[1])
-}
-
-func cmdRestore(e *env, fs *flag.FlagSet, args []string) error {
-	if _, err := os.Stat(args[0]); err != nil {
-		return err
-	}
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, err := doms.Restore(e.ctx, args[0], driver.CreateOptions{Paused: flagBool(fs, "p")})
-	if err != nil {
-		return err
-	}
-	return e.report(d.Snapshot())
-}
-
-func cmdConsole(e *env, _ *flag.FlagSet, args []string) error {
-	doms, done, err := e.connect(-1)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tty, err := doms.Console(args[0])
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printJSON(map[string]string{"domain": args[0], "tty": tty})
-	}
-	fmt.Fprintln(e.out, tty)
-	return nil
-}
-
-func cmdEvents(e *env, _ *flag.FlagSet, _ []string) error {
-	doms, done, err := e.connect(time.Second)
-	if err != nil {
-		return err
-	}
-	defer done()
-	s := doms.Subscribe(0)
-	defer s.Close()
-	fmt.Fprintln(e.errw, "goxl: streaming lifecycle events; SIGINT to stop")
-	for {
-		select {
-		case ev, ok := <-s.C():
-			if !ok {
-				return s.Err()
-			}
-			if e.json {
-				b, _ := json.Marshal(ev)
-				fmt.Fprintln(e.out, string(b))
-				continue
-			}
-			line := fmt.Sprintf("%s %-12s domid=%d name=%s state=%s", ev.Time.Format(time.RFC3339Nano), ev.Kind, ev.DomID, ev.Name, ev.State)
-			if ev.ReasonName != "" {
-				line += " reason=" + ev.ReasonName
-			}
-			if ev.Action != "" {
-				line += " action=" + string(ev.Action)
-			}
-			fmt.Fprintln(e.out, line)
-		case <-e.ctx.Done():
-			return nil
-		}
-	}
+// connect opens the backend for a verb.
+func (e *env) connect(resync time.Duration) (Backend, error) {
+	return e.open(e, openOptions{resync: resync})
 }

@@ -18,7 +18,7 @@ func runGoxl(t *testing.T, args ...string) (int, string, string) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{}, {"bogus"}, {"info"}, {"info", "a", "b"}, {"save", "x"}, {"shutdown", "-x", "d"}, {"--nope", "list"}, {"list", "extra"},
+		{}, {"bogus"}, {"destroy"}, {"info", "a", "b"}, {"save", "x"}, {"shutdown", "-x", "d"}, {"--nope", "list"}, {"domid", "a", "b"},
 	} {
 		if code, _, errw := runGoxl(t, args...); code != exitUsage || !strings.Contains(errw, "usage") {
 			t.Errorf("%q: exit %d, stderr %q", args, code, errw)

@@ -160,7 +160,7 @@ func (s *latencySink) OccurredTimeout(k osevent.ForLibxl, _ osevent.Liveness) {
 
 // measureLateness registers n timeouts spread over spread (starting after
 // lead) and returns the lateness percentiles.
-func measureLateness(tb testing.TB, n int, lead, spread time.Duration) (p50, p99, pmax time.Duration) {
+func measureLateness(tb testing.TB, n int, lead, spread time.Duration) (p50, p99, pmax, pmin time.Duration) {
 	l, err := New(Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -189,37 +189,26 @@ func measureLateness(tb testing.TB, n int, lead, spread time.Duration) (p50, p99
 	if d := sink.wallLate[len(late)/2] - late[len(late)/2]; d > time.Millisecond || d < -time.Millisecond {
 		tb.Logf("wall-clock lateness differs from monotonic by %v at the median: the wall clock moved", d)
 	}
-	return percentile(late, 0.5), percentile(late, 0.99), late[len(late)-1]
+	return percentile(late, 0.5), percentile(late, 0.99), late[len(late)-1], late[0]
 }
 
-// TestTimeoutLateness: 10,000 pending timeouts fire in time. The bound is
-// loose (shared CI machines, -race); the figures are logged.
+// TestTimeoutLateness: 10,000 pending timeouts all fire, none early. How
+// late they fire is a speed figure: it is logged here and measured by
+// BenchmarkTimeoutLateness (make bench), never asserted (shared machines).
 func TestTimeoutLateness(t *testing.T) {
-	// Only the median is asserted, and the best of three runs counts: on
-	// a shared 2-core machine the tail measures other processes (a
-	// stalled process makes every timeout due during the stall late).
-	// A loop that oversleeps by design fails all three.
-	var p50s []time.Duration
-	for try := 0; try < 3; try++ {
-		p50, p99, pmax := measureLateness(t, 10000, 200*time.Millisecond, time.Second)
-		load, _ := os.ReadFile("/proc/loadavg")
-		t.Logf("timeout lateness with 10,000 pending: p50=%v p99=%v max=%v (loadavg %s)", p50, p99, pmax, strings.TrimSpace(string(load)))
-		if p50 < -earlyTolerance {
-			t.Fatalf("timeouts fire early: p50=%v", p50)
-		}
-		if p50 <= 5*time.Millisecond {
-			return
-		}
-		p50s = append(p50s, p50)
+	p50, p99, pmax, pmin := measureLateness(t, 10000, 200*time.Millisecond, time.Second)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("timeout lateness with 10,000 pending: p50=%v p99=%v max=%v (loadavg %s)", p50, p99, pmax, strings.TrimSpace(string(load)))
+	if pmin < -earlyTolerance {
+		t.Fatalf("a timeout fired %v early", -pmin)
 	}
-	t.Errorf("lateness p50 over 5ms in three runs: %v", p50s)
 }
 
 // BenchmarkTimeoutLateness reports lateness percentiles (µs) with 10,000
 // pending timeouts; run with -benchtime=1x.
 func BenchmarkTimeoutLateness(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		p50, p99, pmax := measureLateness(b, 10000, 200*time.Millisecond, time.Second)
+		p50, p99, pmax, _ := measureLateness(b, 10000, 200*time.Millisecond, time.Second)
 		b.ReportMetric(float64(p50.Nanoseconds())/1e3, "p50-µs")
 		b.ReportMetric(float64(p99.Nanoseconds())/1e3, "p99-µs")
 		b.ReportMetric(float64(pmax.Nanoseconds())/1e3, "max-µs")

@@ -359,8 +359,9 @@ func (l *Loop) unlinkTimeout(t *timeoutReg) {
 
 // CloseGate implements osevent.Quiescer: no new delivery to this binding
 // starts after it is called, and it returns once the ones in flight have
-// returned. It fails with ErrOnDispatcher on the dispatcher goroutine
-// (from inside a Sink), where waiting would deadlock.
+// returned. Any number of CloseGate calls may wait at once. It fails with
+// ErrOnDispatcher on the dispatcher goroutine (from inside a Sink), where
+// waiting would deadlock.
 func (b *Binding) CloseGate() error {
 	if b.l.onDispatcher() {
 		return ErrOnDispatcher
@@ -368,6 +369,12 @@ func (b *Binding) CloseGate() error {
 	b.gate.Store(true)
 	for b.inflight.Load() != 0 {
 		<-b.drained
+	}
+	// drained holds one token for any number of waiters: pass it on, so
+	// that a concurrent CloseGate waiting for the same drain wakes too.
+	select {
+	case b.drained <- struct{}{}:
+	default:
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package eventloop
 
 import (
 	"container/heap"
+	"fmt"
 	"time"
 
 	"github.com/goxl/goxl/internal/osevent"
@@ -26,13 +27,28 @@ const (
 
 func (l *Loop) run(started chan<- struct{}) {
 	l.dispatcherID.Store(goid())
-	close(started)
-	defer close(l.done)
+	if started != nil {
+		close(started)
+	}
+	stopped := false
+	defer func() {
+		if stopped {
+			close(l.done)
+			return
+		}
+		// A callback ended this goroutine with runtime.Goexit (which
+		// recover cannot stop; t.FailNow in a test Sink does it). The
+		// deferred exits kept the admission counts right: carry on in a
+		// new dispatcher, which first makes the rest of the batch.
+		l.report(nil, fmt.Errorf("%w: runtime.Goexit on the dispatcher; dispatcher restarted", ErrCallbackPanic))
+		go l.run(nil)
+	}()
+	l.deliver() // the rest of a batch, after a restart
 	for !l.stopping.Load() {
 		timeout := l.nextTimeout()
 		n, err := l.poller.Wait(l.events, timeout)
 		if l.stopping.Load() {
-			return
+			break
 		}
 		if err != nil {
 			// Cannot happen short of a closed epoll fd; do not spin.
@@ -43,13 +59,14 @@ func (l *Loop) run(started chan<- struct{}) {
 		l.collect(n)
 		l.deliver()
 	}
+	stopped = true
 }
 
 // nextTimeout is how long the dispatcher may sleep.
 func (l *Loop) nextTimeout() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.alwaysReady) > 0 {
+	if l.alwaysReadyWanted() {
 		if l.arRounds >= alwaysReadySpin {
 			if len(l.timers) > 0 {
 				if d := time.Duration(l.timers[0].deadline - l.now()); d < alwaysReadyBackoff {
@@ -65,6 +82,21 @@ func (l *Loop) nextTimeout() time.Duration {
 	}
 	d := time.Duration(l.timers[0].deadline - l.now())
 	return max(d, 0)
+}
+
+// alwaysReadyWanted reports whether some always-ready registration wants
+// IN or OUT, the only bits collect delivers for them: an always-ready fd
+// with events 0 (or PRI only: a regular file never has priority data)
+// must not make the dispatcher poll. Loop.mu held.
+func (l *Loop) alwaysReadyWanted() bool {
+	for _, e := range l.alwaysReady {
+		for _, r := range e.regs {
+			if osevent.PollEvents(r.events.Load())&(osevent.PollIn|osevent.PollOut) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // collect turns n epoll events, the always-ready fds and the expired
@@ -131,14 +163,17 @@ func (l *Loop) deliver() {
 	var fdN, toN, stale, gated uint64
 	for i := range l.batch {
 		d := l.batch[i]
-		l.batch[i] = delivery{} // let the GC have dead registrations
+		l.batch[i] = delivery{} // let the GC have dead registrations; marks it made
 		var ok bool
-		if d.fr != nil {
+		switch {
+		case d.fr == nil && d.tr == nil:
+			continue // made before a restart
+		case d.fr != nil:
 			ok = l.deliverFD(d.fr, d.rev, &gated)
 			if ok {
 				fdN++
 			}
-		} else {
+		default:
 			ok = l.deliverTimeout(d.tr, d.gen, &gated)
 			if ok {
 				toN++
@@ -201,14 +236,23 @@ func (l *Loop) deliverFD(r *fdReg, rev osevent.PollEvents, gated *uint64) bool {
 		b.stats.gated.Add(1)
 		return false
 	}
+	l.occurredFD(r, want, rev, g)
+	b.stats.fdDeliveries.Add(1)
+	return true
+}
+
+// occurredFD makes one admitted fd delivery. The deferred exit and
+// recover keep the admission count right and the dispatcher alive
+// whatever the Sink does.
+func (l *Loop) occurredFD(r *fdReg, want, rev osevent.PollEvents, g uint64) {
+	b := r.b
+	defer b.exit()
 	r.decided.Store(g)
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredFD, Binding: b.id, Reg: r.id, FD: r.fd, Events: want, Revents: rev})
 	}
+	defer l.recoverCallback(OpOccurredFD, b, r.id)
 	r.sink.OccurredFD(r.forLibxl, r.fd, want, rev, &r.liveness)
-	b.exit()
-	b.stats.fdDeliveries.Add(1)
-	return true
 }
 
 func (l *Loop) deliverTimeout(t *timeoutReg, g uint64, gated *uint64) bool {
@@ -232,21 +276,33 @@ func (l *Loop) deliverTimeout(t *timeoutReg, g uint64, gated *uint64) bool {
 		b.stats.gated.Add(1)
 		return false
 	}
+	defer l.forgetFired(t, g) // deferred: also after a Goexit in the Sink
+	l.occurredTimeout(t, g)
+	b.stats.timeoutDeliveries.Add(1)
+	return true
+}
+
+// forgetFired forgets a delivered timeout, unless it was re-armed
+// meanwhile: libxl considered it deregistered on entry to
+// occurred_timeout.
+func (l *Loop) forgetFired(t *timeoutReg, g uint64) {
+	l.mu.Lock()
+	if t.state == tFiring && t.gen.Load() == g {
+		t.gen.Store(0)
+		delete(t.b.timeouts, t.id)
+		l.nTimeouts--
+	}
+	l.mu.Unlock()
+}
+
+// occurredTimeout makes one admitted timeout delivery; see occurredFD.
+func (l *Loop) occurredTimeout(t *timeoutReg, g uint64) {
+	b := t.b
+	defer b.exit()
 	t.decided.Store(g)
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredTimeout, Binding: b.id, Reg: t.id, Timeout: true})
 	}
+	defer l.recoverCallback(OpOccurredTimeout, b, t.id)
 	t.sink.OccurredTimeout(t.forLibxl, &t.liveness)
-	b.exit()
-	b.stats.timeoutDeliveries.Add(1)
-	// libxl considered the timeout deregistered on entry to
-	// occurred_timeout: forget it, unless it was re-armed meanwhile.
-	l.mu.Lock()
-	if t.state == tFiring && t.gen.Load() == g {
-		t.gen.Store(0)
-		delete(b.timeouts, t.id)
-		l.nTimeouts--
-	}
-	l.mu.Unlock()
-	return true
 }

@@ -10,7 +10,10 @@
 //   - A Loop owns an epoll instance, an eventfd (both in internal/epoll)
 //     and one dispatcher goroutine. New starts it, Close stops it and
 //     closes both fds. Close refuses (ErrBindingsAttached) while bindings
-//     are attached: detach them first.
+//     are attached: detach them first. Any number of Close calls may run
+//     at once: each returns only after the dispatcher has exited and the
+//     fds are closed. After Close, Attach returns a binding whose
+//     registrations fail with ErrClosed or ErrDetached.
 //   - A Binding is one libxl ctx's view of a Loop. Attach creates it; the
 //     ctx is then created with the Binding as its osevent hooks, and
 //     SetSink hands the Binding the ctx's Sink before libxl registers
@@ -42,7 +45,19 @@
 //     one by one with no loop lock held.
 //   - CloseGate, Reap, Detach, Close and Stats run on the caller's
 //     goroutine. CloseGate and Close refuse to run on the dispatcher
-//     goroutine (ErrOnDispatcher) instead of deadlocking.
+//     goroutine (ErrOnDispatcher) instead of deadlocking. Any number of
+//     CloseGate calls may wait for the same drain.
+//   - A panic in a Sink or in the trace function is recovered on the
+//     goroutine that made the call (the dispatcher, or a hook's thread
+//     for the trace), counted in Stats.CallbackPanics and reported as an
+//     error matching ErrCallbackPanic to Options.OnCallbackPanic (else to
+//     the standard log). The loop stays alive: the delivery counts as
+//     made (a timeout is forgotten, as libxl considers it deregistered on
+//     entry), its admission is released (CloseGate does not hang), and
+//     the dispatcher carries on with the rest of the batch. A Sink that
+//     ends the dispatcher goroutine with runtime.Goexit is reported the
+//     same way, and a new dispatcher goroutine takes over the rest of the
+//     batch.
 //
 // # Locks
 //
@@ -59,30 +74,43 @@
 //
 // # Race 1: deregister versus a delivery in flight
 //
-// A deregister hook sets the registration's gen to 0 under Loop.mu. The
-// dispatcher reads gen immediately before each Sink call, after
-// re-entrant hooks of earlier deliveries in the same batch have run, and
-// skips dead registrations (counted as stale). A deregister that lands
-// between that check and the Sink call cannot be waited for (its thread
-// holds libxl's lock, which the Sink call may need), so the Sink is given
-// the registration as its osevent.Liveness: StillLive reports false once
-// gen changed since the dispatcher decided the delivery. For a timeout,
-// re-arming to a later deadline also changes gen.
+// Registration IDs are never reused. The dispatcher re-checks a
+// registration's liveness immediately before each Sink call, so a
+// deregister hook that returned before that check prevents the delivery.
+// A deregister that lands between the check and the Sink call cannot be
+// waited for (its thread holds libxl's ctx lock, which the Sink call may
+// need): that occurred_* call still starts, and the osevent.Liveness it
+// is given answers StillLive() == false from the moment the deregister
+// hook returned.
+//
+// How: a deregister hook sets the registration's gen to 0 under Loop.mu
+// before it returns. The dispatcher reads gen just before each Sink call,
+// after the re-entrant hooks of earlier deliveries in the same batch have
+// run, and skips dead registrations (counted as StaleDropped); StillLive
+// compares gen with the gen the dispatcher decided on. For a timeout,
+// re-arming to another deadline also changes gen. (README.md states the
+// guarantee in the same words; TestRace1* check it.)
 //
 // Stale readiness of a closed and reused fd number cannot reach the new
 // registration: a batch refers to registrations, not fd numbers, and each
-// epoll entry carries a per-entry generation that is checked when the
-// batch is built.
+// epoll entry carries a per-entry generation (epoll's data) that is
+// checked when the batch is built. This holds even when the closed
+// number's file lives on elsewhere (a dup): epoll then keeps the old
+// entry, which can no longer be deleted through the number, and reports
+// its readiness under the reused number; those events are dropped
+// (StaleEpoll), though they wake the dispatcher until that file is
+// closed.
 //
 // # Race 2: tearing down one ctx while others run
 //
 // The dispatcher increments Binding.inflight, then checks Binding.gate;
 // CloseGate sets gate, then waits until inflight is 0 (the last delivery to
-// leave signals a channel). With sequentially consistent atomics either
-// the dispatcher sees the closed gate (and skips) or CloseGate sees the
-// delivery in flight (and waits for it). Reap forgets every registration
-// of the binding, never firing a timeout; later hooks are no-ops. Detach
-// removes the binding from the loop.
+// leave signals a channel, and each waiter passes the signal on to the
+// next). With sequentially consistent atomics either the dispatcher sees
+// the closed gate (and skips) or CloseGate sees the delivery in flight
+// (and waits for it). Reap forgets every registration of the binding,
+// never firing a timeout; later hooks are no-ops. Detach removes the
+// binding from the loop.
 //
 // # Timeouts
 //
@@ -91,23 +119,30 @@
 // dispatcher sleeps in epoll_pwait2 with a nanosecond timeout until the
 // earliest deadline. Each timeout is one-shot: the dispatcher pops it
 // (state firing), delivers it exactly once, and forgets it when the Sink
-// returns, unless it was re-armed meanwhile. TimeoutModify(FireNow) on a
-// firing timeout is a no-op.
+// returns, unless it was re-armed meanwhile. TimeoutModify(FireNow) on an
+// armed timeout makes it due now and wakes the dispatcher; on a firing
+// timeout it is a no-op, so a timeout is delivered exactly once. A
+// deadline beyond what time.Duration spans (about 292 years from now)
+// saturates: it never fires by itself.
 //
 // # Regular files
 //
 // epoll refuses regular files (EPERM). Their registrations are "always
 // ready": every dispatch round delivers their requested IN/OUT bits and the
-// loop polls with a zero timeout while any exists, backing off to 1 ms
-// after many rounds in which nothing else happened. (libxl reads the save
-// image and deregisters it quickly.) Likewise a level-triggered fd of a
-// binding whose gate is closed is re-reported, and dropped, every round
-// until Reap: keep the window between CloseGate and Reap short, as
-// libxl.Ctx.Close does.
+// loop polls with a zero timeout while any of them wants IN or OUT,
+// backing off to 1 ms after many rounds in which nothing else happened.
+// A regular file whose registrations want neither (events 0, or POLLPRI
+// only: a regular file has no priority data) gets no delivery and does
+// not make the loop poll. (libxl reads the save image and deregisters it
+// quickly.) Likewise a level-triggered fd of a binding whose gate is
+// closed is re-reported, and dropped, every round until Reap: keep the
+// window between CloseGate and Reap short, as libxl.Ctx.Close does.
 //
 // # Tracing
 //
-// Options.Trace receives one TraceEvent per hook call and per delivery. If
+// Options.Trace receives one TraceEvent per hook call and per delivery,
+// and an OpSinkPanic event for each Sink call that panicked
+// (internal/hookcheck reports those as problems). If
 // it is nil and GOXL_TRACE is set, lines in the style of
 // libxl-4.17-hook-trace.txt are written to standard error (GOXL_TRACE=1)
 // or appended to the file GOXL_TRACE names.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,9 @@ var (
 	ErrNoSink           = errors.New("eventloop: binding has no Sink yet")
 	ErrUnknownReg       = errors.New("eventloop: unknown registration ID")
 	ErrBadFD            = errors.New("eventloop: bad fd")
+	// ErrCallbackPanic wraps a panic recovered from a Sink or the trace
+	// function; it is passed to Options.OnCallbackPanic.
+	ErrCallbackPanic = errors.New("eventloop: callback panicked")
 )
 
 // Op names a hook or a delivery, for tracing and fault injection.
@@ -41,10 +46,11 @@ const (
 	OpOccurredTimeout // delivery of a timeout
 	OpDropped         // a delivery dropped because its registration died
 	OpReaped          // a registration forgotten, undelivered, by Reap or Detach
+	OpSinkPanic       // a Sink call panicked or exited (Err matches ErrCallbackPanic)
 )
 
 var opNames = [...]string{"?", "fd_register", "fd_modify", "fd_deregister", "timeout_register",
-	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped", "reaped"}
+	"timeout_modify", "timeout_deregister", "occurred_fd", "occurred_timeout", "dropped", "reaped", "sink_panic"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -66,6 +72,12 @@ type Options struct {
 	FailRegister func(op Op, fd int) error
 	// EventBatch is how many epoll events one wait may return (default 256).
 	EventBatch int
+	// OnCallbackPanic receives every panic recovered from a Sink or the
+	// trace function, as an error matching ErrCallbackPanic that carries
+	// the panic value and the stack. It runs on the goroutine that
+	// panicked, with no loop lock held; it must not panic. If nil, the
+	// error is written with the standard log package.
+	OnCallbackPanic func(error)
 }
 
 // Stats are a snapshot of a loop's counters.
@@ -86,6 +98,7 @@ type Stats struct {
 	UnknownIDs        uint64 // modify/deregister with an unknown ID
 	LateHooks         uint64 // deregister hooks after Reap (accepted no-ops)
 	Reaped            uint64 // registrations forgotten by Reap
+	CallbackPanics    uint64 // panics recovered from a Sink or the trace function
 }
 
 // counters are the atomics behind Stats; the same type serves per
@@ -93,7 +106,7 @@ type Stats struct {
 type counters struct {
 	fdDeliveries, timeoutDeliveries, staleDropped, staleEpoll, gated atomic.Uint64
 	fireNow, fireNowRaced, hookErrors, unknownIDs, lateHooks, reaped atomic.Uint64
-	rounds                                                           atomic.Uint64
+	rounds, callbackPanics                                           atomic.Uint64
 }
 
 func (c *counters) fill(s *Stats) {
@@ -109,6 +122,7 @@ func (c *counters) fill(s *Stats) {
 	s.UnknownIDs = c.unknownIDs.Load()
 	s.LateHooks = c.lateHooks.Load()
 	s.Reaped = c.reaped.Load()
+	s.CallbackPanics = c.callbackPanics.Load()
 }
 
 // Loop is an epoll dispatcher shared by any number of Bindings.
@@ -144,7 +158,9 @@ type Loop struct {
 
 	dispatcherID atomic.Uint64 // goroutine id of the dispatcher
 	stopping     atomic.Bool
-	done         chan struct{}
+	done         chan struct{} // closed when the dispatcher goroutine exits
+	closeDone    chan struct{} // closed when the first Close has closed the fds
+	closeErr     error         // the first Close's result; written before closeDone closes
 }
 
 // New creates a Loop and starts its dispatcher goroutine.
@@ -157,12 +173,13 @@ func New(opts Options) (*Loop, error) {
 		opts.EventBatch = 256
 	}
 	l := &Loop{
-		poller:   p,
-		base:     time.Now(),
-		opts:     opts,
-		bindings: make(map[*Binding]struct{}),
-		events:   make([]unix.EpollEvent, opts.EventBatch),
-		done:     make(chan struct{}),
+		poller:    p,
+		base:      time.Now(),
+		opts:      opts,
+		bindings:  make(map[*Binding]struct{}),
+		events:    make([]unix.EpollEvent, opts.EventBatch),
+		done:      make(chan struct{}),
+		closeDone: make(chan struct{}),
 	}
 	l.wall0 = l.base
 	l.trace = opts.Trace
@@ -183,7 +200,9 @@ func New(opts Options) (*Loop, error) {
 // ErrBindingsAttached while bindings are attached (nothing is changed
 // then: detach them and call Close again), and with ErrOnDispatcher when
 // called from a Sink. When it returns nil, the dispatcher goroutine has
-// exited and no fd of the loop remains open. Close is idempotent.
+// exited and no fd of the loop remains open. Close is idempotent: a
+// later or concurrent Close waits until the first one has finished and
+// returns its result.
 func (l *Loop) Close() error {
 	if l.onDispatcher() {
 		return ErrOnDispatcher
@@ -191,7 +210,8 @@ func (l *Loop) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return nil
+		<-l.closeDone
+		return l.closeErr
 	}
 	if n := len(l.bindings); n > 0 {
 		l.mu.Unlock()
@@ -206,6 +226,8 @@ func (l *Loop) Close() error {
 	if l.traceWr != nil {
 		err = errors.Join(err, l.traceWr.Close())
 	}
+	l.closeErr = err
+	close(l.closeDone)
 	return err
 }
 
@@ -233,7 +255,13 @@ func (l *Loop) monoDeadline(abs time.Time) int64 {
 		return mono
 	}
 	// abs has no monotonic reading, so this subtraction is wall-clock.
-	return mono + int64(abs.Sub(now.Round(0)))
+	// Sub saturates at about ±292 years; the sum must saturate too, or
+	// a far deadline would wrap around to "long overdue".
+	d := int64(abs.Sub(now.Round(0)))
+	if d > 0 && mono > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return mono + d
 }
 
 func (l *Loop) newID() osevent.RegID { return osevent.RegID(l.nextID.Add(1)) }
@@ -261,7 +289,46 @@ func goid() uint64 {
 func (l *Loop) wake() { _ = l.poller.Wake() }
 
 func (l *Loop) emit(ev TraceEvent) {
+	defer l.recoverCallback(0, nil, ev.Reg)
 	ev.Time = time.Now()
 	ev.Since = ev.Time.Sub(l.wall0)
 	l.trace(ev)
+}
+
+// recoverCallback is deferred around every call of a Sink (op is
+// OpOccurredFD or OpOccurredTimeout) or the trace function (op is 0, b
+// nil): a panic there is counted and reported (Options.OnCallbackPanic or
+// the standard log), a Sink's also traced as OpSinkPanic, and the caller
+// carries on as if the call had returned.
+func (l *Loop) recoverCallback(op Op, b *Binding, reg osevent.RegID) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	what := "trace"
+	var bid uint64
+	if b != nil {
+		what = "Sink." + map[Op]string{OpOccurredFD: "OccurredFD", OpOccurredTimeout: "OccurredTimeout"}[op]
+		bid = b.id
+	}
+	stack := make([]byte, 8<<10)
+	stack = stack[:runtime.Stack(stack, false)]
+	err := fmt.Errorf("%w: %s (binding %d, reg %d): %v\n%s", ErrCallbackPanic, what, bid, reg, v, stack)
+	l.report(b, err)
+	if b != nil && l.trace != nil {
+		l.emit(TraceEvent{Op: OpSinkPanic, Binding: bid, Reg: reg, Timeout: op == OpOccurredTimeout, Err: err})
+	}
+}
+
+// report counts and reports a callback that panicked or exited.
+func (l *Loop) report(b *Binding, err error) {
+	l.stats.callbackPanics.Add(1)
+	if b != nil {
+		b.stats.callbackPanics.Add(1)
+	}
+	if f := l.opts.OnCallbackPanic; f != nil {
+		f(err)
+		return
+	}
+	log.Print(err)
 }

@@ -49,6 +49,12 @@ func (ev TraceEvent) String() string {
 		fmt.Fprintf(&b, "  loop: dropped %s (no longer live) b%d", ev.regName(), ev.Binding)
 	case OpReaped:
 		fmt.Fprintf(&b, "  loop: reaped %s at ctx close b%d", ev.regName(), ev.Binding)
+	case OpSinkPanic:
+		msg := ""
+		if ev.Err != nil {
+			msg, _, _ = strings.Cut(ev.Err.Error(), "\n")
+		}
+		fmt.Fprintf(&b, "  loop: sink for %s panicked b%d: %s", ev.regName(), ev.Binding, msg)
 	default:
 		fmt.Fprintf(&b, "HOOK %-18s b%d", ev.Op, ev.Binding)
 		switch ev.Op {

@@ -179,17 +179,26 @@ func (p *Poller) Wait(events []unix.EpollEvent, timeout time.Duration) (int, err
 }
 
 func (p *Poller) drainWake() {
-	var buf [8]byte
-	for {
-		_, err := unix.Read(p.wakefd, buf[:])
-		if err != unix.EINTR {
-			break
-		}
-	}
+	readWake(p.wakefd)
 	// Clear after draining: a Wake that finds the flag still set skipped
 	// its write, but its state change is visible to the caller, which
-	// looks at its state after Wait returns.
+	// looks at its state after Wait returns. Cleared before the read, a
+	// Wake landing in between would set the flag and write, the read
+	// would consume that write, and the flag would stay set over an empty
+	// eventfd: every later Wake would be skipped.
 	p.wakePending.Store(false)
+}
+
+// readWake empties the wake-up eventfd. It is a variable so that a test
+// can land a Wake just before the read.
+var readWake = func(wakefd int) {
+	var buf [8]byte
+	for {
+		_, err := unix.Read(wakefd, buf[:])
+		if err != unix.EINTR {
+			return
+		}
+	}
 }
 
 func (p *Poller) wait(events []unix.EpollEvent, timeout time.Duration) (int, error) {

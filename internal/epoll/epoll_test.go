@@ -292,3 +292,40 @@ func TestConcurrentCtlAndWait(t *testing.T) {
 	close(stop)
 	<-done
 }
+
+// A Wake racing Wait's drain of the eventfd must not be lost: drainWake
+// reads the eventfd first and only then clears the pending flag. Cleared
+// first, a Wake landing in between sets the flag and writes, the read
+// consumes that write, and the flag stays set over an empty eventfd:
+// every later Wake is skipped as "already pending" and Wait sleeps
+// forever. The test lands a Wake just before the read, every time.
+func TestWakeRacingDrainIsNotLost(t *testing.T) {
+	checkFDs(t)
+	p := newPoller(t)
+	evs := make([]unix.EpollEvent, 4)
+	realRead := readWake
+	defer func() { readWake = realRead }()
+	raced := 0
+	readWake = func(fd int) {
+		if raced == 0 {
+			raced++
+			_ = p.Wake() // another thread's Wake, just before the read
+		}
+		realRead(fd)
+	}
+	if err := p.Wake(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(evs, 2*time.Second); err != nil || raced != 1 {
+		t.Fatalf("first wait: %v, raced %d", err, raced)
+	}
+	// Whatever the racing Wake did, a Wake now must end the next Wait.
+	_ = p.Wake()
+	start := time.Now()
+	if _, err := p.Wait(evs, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= time.Second {
+		t.Fatalf("a Wake was lost: Wait took %v; the pending flag is stuck over an empty eventfd", d)
+	}
+}

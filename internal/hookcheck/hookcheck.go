@@ -1,6 +1,7 @@
 // Package hookcheck checks the hook-traffic invariants of a running loop
 // from its trace: every timeout libxl registered gets exactly one
-// occurred_timeout, and no hook fails or names an unknown registration.
+// occurred_timeout, no hook fails or names an unknown registration, and
+// no Sink call panics.
 // Tests on real Xen install it as the loop's Options.Trace and call Check
 // after each step, once libxl is quiescent.
 //
@@ -52,6 +53,8 @@ func (c *Checker) Observe(ev eventloop.TraceEvent) {
 	c.counts[ev.Op]++
 	k := regKey{ev.Binding, ev.Reg}
 	switch {
+	case ev.Op == eventloop.OpSinkPanic:
+		c.problems = append(c.problems, "Sink panicked: "+ev.String())
 	case ev.Err != nil && errors.Is(ev.Err, eventloop.ErrUnknownReg):
 		c.problems = append(c.problems, "unknown registration: "+ev.String())
 	case ev.Err != nil:

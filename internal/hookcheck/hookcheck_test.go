@@ -2,6 +2,7 @@ package hookcheck
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,16 @@ func TestSettleWaitsForAFireNowOnItsWay(t *testing.T) {
 	c.Observe(ev(eventloop.OpTimeoutRegister, 7))
 	if err := c.Settle(50 * time.Millisecond); err == nil {
 		t.Fatal("a timeout never delivered passed Settle")
+	}
+}
+
+func TestSinkPanicIsReported(t *testing.T) {
+	c := New(nil)
+	e := ev(eventloop.OpSinkPanic, 11)
+	e.Err = fmt.Errorf("%w: Sink.OccurredFD: boom\nstack", eventloop.ErrCallbackPanic)
+	c.Observe(e)
+	err := c.Check()
+	if err == nil || !strings.Contains(err.Error(), "Sink panicked") || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -30,6 +32,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .cancel = CANCEL_BY_FIRE_NOW,
         .repoll_before_callback = true,
         .cross_thread_deregistration = true,
+        .destroy_forks = true,
     },
     [LIBXLMODEL_MODE_4_2_UNPATCHED] = {
         .name = "4.2-unpatched",
@@ -328,6 +331,7 @@ int libxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags, xentoollog_lo
     c->hook_events = 0;
     c->stale = 0;
     c->sigchld_calls = 0;
+    c->children = NULL;
     c->domains = NULL;
     memset(&c->version, 0, sizeof c->version);
     c->version.xen_version_major = model_modes[c->mode].version_major;
@@ -380,6 +384,23 @@ int libxl_ctx_free(libxl_ctx *p)
         model_ao_abandon_all(c);
     }
     free_evgens(&egc, c);
+    if (c->children) {
+        /* 4.17: libxl_ctx_free calls libxl_childproc_setmode(ctx,0,0),
+         * which asserts ctx->children is empty. Children belong to
+         * operations, so this comes with ctx_free_with_ao_running. The
+         * application inherits them, as in libxl. */
+        int n = 0;
+        model_child *ch;
+        for (ch = c->children; ch; ch = ch->next)
+            n++;
+        model_violation(LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN, c, NULL,
+                        "libxl_ctx_free with %d child(ren) not yet reaped (first pid %d)", n,
+                        (int)c->children->pid);
+        while ((ch = c->children)) {
+            c->children = ch->next;
+            free(ch);
+        }
+    }
     model_domains_ctx_free(c);
     model_log(c, XTL_DEBUG, "libxlmodel: ctx %p freed", (void *)c);
     model_osevent_ctx_free(&egc, c);
@@ -458,32 +479,128 @@ void libxl_childproc_setmode(libxl_ctx *p, const libxl_childproc_hooks *hooks, v
     model_ctx *c = model_enter_locked(p, "libxl_childproc_setmode");
     if (!c)
         return;
+    if (c->children)
+        /* 4.17 asserts XEN_LIST_EMPTY(&CTX->children). */
+        model_violation(LIBXLMODEL_V_API_MISUSE, c, NULL,
+                        "libxl_childproc_setmode with children running");
     c->child_hooks = hooks;
     c->child_user = user;
     model_ctx_unlock(c);
 }
 
+bool model_children_mainloop(model_ctx *ctx)
+{
+    return ctx->child_hooks && ctx->child_hooks->chldowner == libxl_sigchld_owner_mainloop;
+}
+
+pid_t model_child_fork(model_ctx *ctx, int sleep_us, int exit_code,
+                       void (*exited)(model_egc *, model_child *, int), void *arg)
+{
+    model_child *ch = calloc(1, sizeof *ch);
+    pid_t pid;
+    if (!ch) {
+        errno = ENOMEM;
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        free(ch);
+        return -1;
+    }
+    if (pid == 0) {
+        /* A copy of a multi-threaded process: async-signal-safe calls
+         * only, and _exit (no atexit handlers, no sanitizer reports). */
+        struct timespec ts = {.tv_sec = sleep_us / 1000000, .tv_nsec = (long)(sleep_us % 1000000) * 1000};
+        if (sleep_us > 0)
+            nanosleep(&ts, NULL);
+        _exit(exit_code);
+    }
+    ch->pid = pid;
+    ch->exited = exited;
+    ch->arg = arg;
+    ch->next = ctx->children;
+    ctx->children = ch;
+    MODEL_COUNT(children_forked);
+    return pid;
+}
+
+/* ctx locked. Unlinks ch and reports its exit to its owner. */
+static void child_reaped(model_egc *egc, model_ctx *c, model_child *ch, int status)
+{
+    model_child **pp;
+    for (pp = &c->children; *pp; pp = &(*pp)->next)
+        if (*pp == ch) {
+            *pp = ch->next;
+            break;
+        }
+    MODEL_COUNT(children_reaped);
+    ch->exited(egc, ch, status);
+    free(ch);
+}
+
 void libxl_childproc_sigchld_occurred(libxl_ctx *p)
 {
+    model_egc egc;
     model_ctx *c = model_enter_locked(p, "libxl_childproc_sigchld_occurred");
+    bool again = true;
     if (!c)
         return;
-    if (!c->child_hooks || c->child_hooks->chldowner != libxl_sigchld_owner_mainloop)
+    if (!model_children_mainloop(c))
         model_violation(LIBXLMODEL_V_API_MISUSE, c, NULL,
                         "libxl_childproc_sigchld_occurred without libxl_sigchld_owner_mainloop");
     c->sigchld_calls++;
+    model_egc_init(&egc, c);
+    /* childproc_checkall: waitpid(WNOHANG) on each of libxl's own pids,
+     * never on -1, so that no other child of the process is taken. */
+    while (again) {
+        model_child *ch;
+        again = false;
+        for (ch = c->children; ch; ch = ch->next) {
+            int status = 0;
+            pid_t got;
+            do
+                got = waitpid(ch->pid, &status, WNOHANG);
+            while (got < 0 && errno == EINTR);
+            if (got == 0)
+                continue;
+            if (got < 0) {
+                /* libxl: "waitpid() gave ECHILD but we have a child", a
+                 * disaster; someone else reaped libxl's child. */
+                model_violation(LIBXLMODEL_V_CHILD_STOLEN, c, NULL,
+                                "waitpid(%d) failed (%s): another waiter reaped libxl's child",
+                                (int)ch->pid, strerror(errno));
+                status = 255 << 8;
+            }
+            child_reaped(&egc, c, ch, status);
+            again = true; /* the list may have changed */
+            break;
+        }
+    }
     model_ctx_unlock(c);
+    model_egc_cleanup(&egc);
 }
 
 int libxl_childproc_reaped(libxl_ctx *p, pid_t pid, int status)
 {
+    model_egc egc;
+    model_child *ch;
+    int rc = ERROR_UNKNOWN_CHILD;
     model_ctx *c = model_enter_locked(p, "libxl_childproc_reaped");
-    (void)pid;
-    (void)status;
     if (!c)
         return ERROR_FAIL;
+    if (!model_children_mainloop(c))
+        model_violation(LIBXLMODEL_V_API_MISUSE, c, NULL,
+                        "libxl_childproc_reaped without libxl_sigchld_owner_mainloop");
+    model_egc_init(&egc, c);
+    for (ch = c->children; ch; ch = ch->next)
+        if (ch->pid == pid) {
+            child_reaped(&egc, c, ch, status);
+            rc = 0;
+            break;
+        }
     model_ctx_unlock(c);
-    return ERROR_UNKNOWN_CHILD; /* the model forks no children */
+    model_egc_cleanup(&egc);
+    return rc;
 }
 
 const libxl_version_info *libxl_get_version_info(libxl_ctx *p)
@@ -555,14 +672,25 @@ void libxl_dominfo_list_free(libxl_dominfo *list, int nb_domain)
 int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
 {
     model_ctx *c = model_enter_locked(p, "libxl_domain_info");
+    libxl_dominfo *list;
+    int n = 0, i, rc = ERROR_DOMAIN_NOTFOUND;
     if (!c)
         return ERROR_FAIL;
+    /* dom0 and the ctx's fake domains, as libxl_list_domain sees them. */
+    list = model_domains_list(c, &n);
     model_ctx_unlock(c);
-    if (domid != 0)
-        return ERROR_DOMAIN_NOTFOUND;
-    if (info_r)
-        model_fill_dominfo(info_r, 0, false, false);
-    return 0;
+    if (!list)
+        return ERROR_NOMEM;
+    for (i = 0; i < n; i++) {
+        if (list[i].domid == domid) {
+            if (info_r)
+                *info_r = list[i];
+            rc = 0;
+            break;
+        }
+    }
+    free(list);
+    return rc;
 }
 
 /* ---- evgens: one shared "xenstore watch" fd, as in libxl ---- */

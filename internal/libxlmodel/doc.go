@@ -29,12 +29,41 @@
 //
 // The public API also has simulated domain operations on a fake domain
 // table (domains.c): libxl_domain_pause/unpause complete inside the
-// initiating call; libxl_domain_destroy, _shutdown and _create_new register
-// a pipe (and a 60 s / 10 s timeout), complete from inside occurred_fd
-// before their cancelled timeout is delivered, and raise DOMAIN_SHUTDOWN /
-// DOMAIN_DEATH for libxl_evenable_domain_death. With ao_how == NULL they
-// block until the application's loop has delivered (real libxl would poll
-// by itself). DomainScenario drives them.
+// initiating call; libxl_domain_shutdown and _create_new register a pipe
+// and a 60 s / 10 s timeout, complete from inside occurred_fd before their
+// cancelled timeout is delivered, and raise DOMAIN_SHUTDOWN /
+// DOMAIN_DEATH for libxl_evenable_domain_death. libxl_domain_destroy in
+// Mode417, on a ctx in libxl_sigchld_owner_mainloop mode, forks a real
+// child (as libxl 4.6+ forks its "destroyer") that exits after 1-2 ms, and
+// completes only when libxl_childproc_sigchld_occurred (or
+// libxl_childproc_reaped) reaps it; the model waits with waitpid(pid,
+// WNOHANG) on its own pids, never on -1, so the application's other
+// children are never taken, and a child of libxl that someone else reaped
+// is the violation child_stolen. Elsewhere (4.2 modes, or no mainloop
+// mode: the model installs no SIGCHLD handler) destroy registers a pipe
+// like the others. With ao_how == NULL the operations block until the
+// application's loop has delivered (real libxl would poll by itself).
+// DomainScenario drives them. RefLoop forwards SIGCHLD to its ctxs from a
+// goroutine, as an application's main loop does.
+//
+// # libxl_ctx_free
+//
+// As strict as libxl's (4.17 tools/libs/light/libxl.c; 4.2 alike): it
+// drops what libxl itself owns (evgens, and with them the shared watch fd),
+// then asserts. Where libxl would abort, the model records a violation and
+// goes on, deregistering nothing on the application's behalf:
+//
+//   - an fd still registered or a timeout still armed (libxl asserts
+//     ctx->efds and ctx->etimes are empty): ctx_free_with_registrations;
+//     the record is quarantined, so a later delivery to it is
+//     occurred_after_ctx_free. A fire-now timeout is not on etimes (libxl
+//     took it off when it cancelled it): the one delivery still owed is
+//     the application's to reap, and ctx_free with one pending is legal;
+//   - an asynchronous operation in progress (aos_inprogress, 4.6+):
+//     ctx_free_with_ao_running;
+//   - a forked child not yet reaped (libxl_childproc_setmode(ctx,0,0)
+//     asserts ctx->children is empty): ctx_free_with_children;
+//   - a call from inside a hook (osevent_in_hook): hook_called_libxl.
 //
 // Every call the application makes is checked and every breach is recorded
 // as a Violation with the registration's history (hook calls and

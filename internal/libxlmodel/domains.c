@@ -6,9 +6,14 @@
  * that the ao_how completion rules are exercised through the real API:
  *
  *   pause/unpause   complete inside the initiating call (no hooks);
- *   destroy         registers the "child exit" pipe, completes when the
- *                   application delivers it (deregistered from occurred_*),
- *                   then raises DOMAIN_DEATH for the domain's evgens;
+ *   destroy         4.17 with libxl_sigchld_owner_mainloop: forks a real
+ *                   child (libxl__destroy_domid's destroyer) that exits
+ *                   after a millisecond or two, and completes when
+ *                   libxl_childproc_sigchld_occurred reaps it (waitpid on
+ *                   its own pid only); otherwise registers a "child exit"
+ *                   pipe and completes when the application delivers it
+ *                   (deregistered from occurred_*); then raises
+ *                   DOMAIN_DEATH for the domain's evgens;
  *   shutdown        60 s timeout + a watch pipe; on the watch delivery the
  *                   timeout is cancelled and the AO completes before the
  *                   fire-now timeout is delivered; raises DOMAIN_SHUTDOWN;
@@ -18,9 +23,11 @@
  * The "device" side is a pipe the model writes at once: what matters here is
  * the order of hook calls, deliveries and completions, not Xen.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -209,6 +216,12 @@ static void dom_fd_ready(model_egc *egc, model_reg *r, short revents)
     dom_finish(egc, op, 0);
 }
 
+static void dom_child_exited(model_egc *egc, model_child *ch, int status)
+{
+    dom_op *op = ch->arg;
+    dom_finish(egc, op, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ERROR_FAIL);
+}
+
 static void dom_timeout_fired(model_egc *egc, model_reg *r, void *arg)
 {
     dom_op *op = arg;
@@ -237,7 +250,21 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
     op->domid_out = domid_out;
     op->fds[0] = op->fds[1] = -1;
     op->ao = model_ao_create(c, how);
-    if (!op->ao || pipe2(op->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+    if (!op->ao) {
+        rc = ERROR_FAIL;
+        goto fail;
+    }
+    if (kind == DOM_DESTROY && model_rules(c)->destroy_forks && model_children_mainloop(c)) {
+        /* 1-2 ms, so that the child is often still running when the
+         * initiating call returns, and sometimes not. */
+        if (model_child_fork(c, 1000 + (int)(op->domid % 2) * 1000, 0, dom_child_exited, op) < 0) {
+            model_log(c, XTL_ERROR, "libxlmodel: fork failed: %s", strerror(errno));
+            rc = ERROR_FAIL;
+            goto fail;
+        }
+        return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
+    }
+    if (pipe2(op->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = ERROR_FAIL;
         goto fail;
     }

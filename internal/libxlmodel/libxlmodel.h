@@ -45,6 +45,15 @@ typedef enum {
     LIBXLMODEL_V_TIMEOUT_EARLY,
     LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING,
     LIBXLMODEL_V_API_MISUSE,
+    /* libxl_ctx_free found an fd registered or a timeout armed (4.17 and
+     * 4.2 assert efds and etimes are empty and abort). */
+    LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS,
+    /* libxl_ctx_free found a forked child not yet reaped (4.17's
+     * libxl_childproc_setmode asserts ctx->children is empty). */
+    LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN,
+    /* waitpid on one of libxl's children found none: another waiter of
+     * the process reaped it (libxl: an event-loop disaster). */
+    LIBXLMODEL_V_CHILD_STOLEN,
     LIBXLMODEL_V_COUNT
 } libxlmodel_violation_kind;
 
@@ -70,6 +79,7 @@ typedef struct {
     uint64_t spurious_fd; /* live, but a re-poll found nothing ready */
     uint64_t ops_started, ops_completed, ops_failed, ops_abandoned;
     uint64_t ctx_allocs, ctx_frees;
+    uint64_t children_forked, children_reaped;
     uint64_t violations[LIBXLMODEL_V_COUNT];
     uint64_t violations_total;
 } libxlmodel_counters;
@@ -196,6 +206,13 @@ typedef struct {
 } libxlmodel_race_counters;
 
 void libxlmodel_race_counters_read(libxlmodel_race_counters *out);
+
+/* Registers, outside any operation, an eventfd for POLLIN (never ready)
+ * and returns it, or -1. libxl
+ * holds an fd only for an operation in progress or its own watches, so a
+ * ctx freed with it still registered is the violation
+ * ctx_free_with_registrations. Close the fd after libxl_ctx_free. */
+int libxlmodel_hold_fd(libxl_ctx *ctx);
 
 /* ---- Reference application loop (refloop.c) ---- */
 

@@ -13,7 +13,11 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -93,6 +97,9 @@ const (
 	TimeoutEarly                 ViolationKind = C.LIBXLMODEL_V_TIMEOUT_EARLY
 	CtxFreeWithAORunning         ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING
 	APIMisuse                    ViolationKind = C.LIBXLMODEL_V_API_MISUSE
+	CtxFreeWithRegistrations     ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS
+	CtxFreeWithChildren          ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN
+	ChildStolen                  ViolationKind = C.LIBXLMODEL_V_CHILD_STOLEN
 	NumViolationKinds                          = int(C.LIBXLMODEL_V_COUNT)
 )
 
@@ -182,6 +189,8 @@ type Counts struct {
 	OpsAbandoned          uint64
 	CtxAllocs             uint64
 	CtxFrees              uint64
+	ChildrenForked        uint64 // fake operations' children (destroy, 4.17)
+	ChildrenReaped        uint64 // reaped by libxl_childproc_sigchld_occurred or _reaped
 	Violations            map[ViolationKind]uint64
 	ViolationsTotal       uint64
 }
@@ -203,6 +212,8 @@ func Counters() Counts {
 		OpsAbandoned:          uint64(c.ops_abandoned),
 		CtxAllocs:             uint64(c.ctx_allocs),
 		CtxFrees:              uint64(c.ctx_frees),
+		ChildrenForked:        uint64(c.children_forked),
+		ChildrenReaped:        uint64(c.children_reaped),
 		Violations:            map[ViolationKind]uint64{},
 		ViolationsTotal:       uint64(c.violations_total),
 	}
@@ -338,8 +349,29 @@ type Faults struct {
 }
 
 // RefLoop is the model's reference application loop (refloop.c): poll(2)
-// on one dispatcher pthread, serving any number of ctxs.
-type RefLoop struct{ p *C.libxlmodel_refloop }
+// on one dispatcher pthread, serving any number of ctxs. Its ctxs run in
+// libxl_sigchld_owner_mainloop mode: a goroutine of the RefLoop forwards
+// SIGCHLD to each of them with libxl_childproc_sigchld_occurred (C code
+// cannot own a signal in a Go process).
+type RefLoop struct {
+	p *C.libxlmodel_refloop
+
+	mu      sync.RWMutex // ctxs; held shared while forwarding to them
+	ctxs    map[unsafe.Pointer]struct{}
+	sigchld chan os.Signal
+	done    chan struct{}
+}
+
+func (l *RefLoop) forwardSIGCHLD() {
+	defer close(l.done)
+	for range l.sigchld {
+		l.mu.RLock()
+		for ctx := range l.ctxs {
+			C.libxl_childproc_sigchld_occurred((*C.libxl_ctx)(ctx))
+		}
+		l.mu.RUnlock()
+	}
+}
 
 func cbool(b bool) C.int {
 	if b {
@@ -368,7 +400,11 @@ func NewRefLoop(f Faults) (*RefLoop, error) {
 	if p == nil {
 		return nil, errors.New("libxlmodel: cannot start the reference loop")
 	}
-	return &RefLoop{p: p}, nil
+	l := &RefLoop{p: p, ctxs: map[unsafe.Pointer]struct{}{},
+		sigchld: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(l.sigchld, syscall.SIGCHLD)
+	go l.forwardSIGCHLD()
+	return l, nil
 }
 
 // NewCtx allocates a ctx in mode m, hooked to the loop.
@@ -377,11 +413,17 @@ func (l *RefLoop) NewCtx(m Mode) (unsafe.Pointer, error) {
 	if rc := C.libxlmodel_refloop_ctx_new(l.p, C.int(m), &ctx); rc != 0 {
 		return nil, fmt.Errorf("libxlmodel: refloop ctx_new: libxl error %d", int(rc))
 	}
+	l.mu.Lock()
+	l.ctxs[unsafe.Pointer(ctx)] = struct{}{}
+	l.mu.Unlock()
 	return unsafe.Pointer(ctx), nil
 }
 
 // FreeCtx tears ctx down in the contract's order and frees it.
 func (l *RefLoop) FreeCtx(ctx unsafe.Pointer) error {
+	l.mu.Lock()
+	delete(l.ctxs, ctx)
+	l.mu.Unlock()
 	if rc := C.libxlmodel_refloop_ctx_free(l.p, (*C.libxl_ctx)(ctx)); rc != 0 {
 		return fmt.Errorf("libxlmodel: refloop ctx_free: libxl error %d", int(rc))
 	}
@@ -394,6 +436,9 @@ func (l *RefLoop) Deliveries() uint64 { return uint64(C.libxlmodel_refloop_deliv
 // Close stops the loop. Free its ctxs first.
 func (l *RefLoop) Close() {
 	if l.p != nil {
+		signal.Stop(l.sigchld)
+		close(l.sigchld)
+		<-l.done
 		C.libxlmodel_refloop_destroy(l.p)
 		l.p = nil
 	}

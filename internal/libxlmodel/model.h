@@ -65,6 +65,9 @@ typedef struct {
     /* 4.2.0: timeout_deregister's argument is &for_app (a void ** to
      * libxl's copy of the token), not the token. */
     bool timeout_deregister_by_reference;
+    /* libxl_domain_destroy forks a child (libxl__destroy_domid's
+     * "destroyer", 4.6+) and completes when it is reaped. */
+    bool destroy_forks;
 } model_mode_rules;
 
 extern const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT];
@@ -210,6 +213,16 @@ typedef struct model_evgen {
     struct model_evgen *next;
 } model_evgen;
 
+/* A forked child libxl waits for (libxl__ev_child). Reaped only by
+ * waitpid on its own pid, from libxl_childproc_sigchld_occurred, or handed
+ * over by libxl_childproc_reaped. exited runs with the ctx locked. */
+typedef struct model_child {
+    pid_t pid;
+    void (*exited)(struct model_egc *egc, struct model_child *ch, int status);
+    void *arg;
+    struct model_child *next;
+} model_child;
+
 typedef struct model_ctx {
     uint64_t magic;
     uint64_t id;
@@ -241,6 +254,7 @@ typedef struct model_ctx {
     uint64_t stale; /* atomic */
     struct model_ctx *pool_next;
     uint64_t sigchld_calls;
+    model_child *children; /* forked, not yet reaped */
     struct model_domains *domains; /* domains.c */
 } model_ctx;
 
@@ -369,6 +383,17 @@ int model_ao_inprogress(model_egc *egc, model_ao *ao);
 void model_ao_abandon_all(model_ctx *ctx);
 /* The initiating call fails: no completion will be reported. */
 void model_ao_fail_initiation(model_ao *ao);
+
+/* ---- Children (ctx.c) ---- */
+
+/* Whether the application reaps for libxl (libxl_sigchld_owner_mainloop):
+ * only then does the model fork (it installs no SIGCHLD handler of its
+ * own, so libxl's default mode is not modelled). ctx locked. */
+bool model_children_mainloop(model_ctx *ctx);
+/* Forks a child that sleeps sleep_us and exits with exit_code; records it
+ * in ctx->children. ctx locked. Returns the pid, or -1 (errno set). */
+pid_t model_child_fork(model_ctx *ctx, int sleep_us, int exit_code,
+                       void (*exited)(model_egc *, model_child *, int), void *arg);
 
 /* ---- Fake domains (domains.c) ---- */
 

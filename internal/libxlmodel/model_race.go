@@ -71,3 +71,15 @@ func RaceCounters() RaceCounts {
 		FireNowDelivered: uint64(c.fire_now_delivered),
 	}
 }
+
+// HoldFD registers, outside any operation, a never-ready eventfd on ctx (a
+// libxl API call, like RaceArm) and returns it; close it after
+// libxl_ctx_free. It stands for an fd of an operation still in progress:
+// libxl_ctx_free finding it registered is CtxFreeWithRegistrations.
+func HoldFD(ctx unsafe.Pointer) (int, error) {
+	fd := int(C.libxlmodel_hold_fd((*C.libxl_ctx)(ctx)))
+	if fd < 0 {
+		return -1, fmt.Errorf("libxlmodel: hold fd on ctx %p failed", ctx)
+	}
+	return fd, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -326,6 +327,56 @@ func TestDomainLifecycleThroughTheAPI(t *testing.T) {
 					t.Fatal(err)
 				}
 				requireClean(t)
+				// 4.17's destroy forks; the loop's SIGCHLD forwarding
+				// reaped every child before its destroy completed.
+				c := Counters()
+				want := uint64(0)
+				if m == Mode417 {
+					want = 20
+				}
+				if c.ChildrenForked != want || c.ChildrenReaped != want {
+					t.Fatalf("children forked %d, reaped %d; want %d each", c.ChildrenForked, c.ChildrenReaped, want)
+				}
+			})
+		}
+	}
+}
+
+// libxl_ctx_free asserts that no fd is registered and no timeout armed
+// (ctx->efds, ctx->etimes) and aborts otherwise; the model records the
+// breach and, like libxl, deregisters nothing on the application's behalf.
+func TestCtxFreeWithRegistrationsIsCaught(t *testing.T) {
+	for _, m := range Modes() {
+		for _, what := range []string{"fd", "armed-timeout"} {
+			t.Run(m.String()+"/"+what, func(t *testing.T) {
+				loop, ctx := start(t, Faults{}, m)
+				defer loop.Close()
+				fd := -1
+				switch what {
+				case "fd":
+					var err error
+					if fd, err = HoldFD(ctx); err != nil {
+						t.Fatal(err)
+					}
+				case "armed-timeout":
+					if _, err := RaceArm(ctx, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+				}
+				before := Counters().HookCalls
+				if err := loop.FreeCtx(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if fd >= 0 {
+					syscall.Close(fd)
+				}
+				requireKind(t, CtxFreeWithRegistrations)
+				after := Counters().HookCalls
+				for _, h := range []HookKind{HookFDDeregister, HookTimeoutModify, HookTimeoutDeregister} {
+					if after[h] != before[h] {
+						t.Errorf("libxl_ctx_free called hook %d itself (%d -> %d)", h, before[h], after[h])
+					}
+				}
 			})
 		}
 	}

@@ -606,21 +606,40 @@ void libxl_osevent_occurred_timeout(libxl_ctx *p, void *for_libxl)
 void model_osevent_ctx_free(model_egc *egc, model_ctx *ctx)
 {
     model_reg *r;
+    int fds = 0, timeouts = 0;
     (void)egc;
-    /* libxl_ctx_free deregisters the fds it still has itself. Timeouts
-     * are left: 4.17 never deregisters them; the application reaps. */
+    /* By now libxl has dropped its own fds (the watch fd with the last
+     * evgen, the SIGCHLD self-pipe with childproc_setmode(0,0)), and
+     * asserts that nothing else is left: ctx->efds (registered fds) and
+     * ctx->etimes (armed timeouts) must be empty, or it aborts
+     * (libxl_ctx_free, 4.17 and 4.2 alike). A fire-now timeout is already
+     * off etimes (time_deregister), so the one delivery still owed for it
+     * is the application's to reap. The model records the breach instead
+     * of aborting, and does not deregister anything on the application's
+     * behalf: the record is quarantined, so a delivery that the
+     * application still makes is reported as occurred_after_ctx_free. */
     for (r = ctx->regs; r; r = r->ctx_next) {
-        if (r->kind == REG_KIND_FD && r->state == REG_ACTIVE) {
-            model_hook_frame f;
-            if (ctx->hooks) {
-                model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_FD_DEREGISTER);
-                ctx->hooks->fd_deregister(ctx->hooks_user, r->fd, r->for_app);
-                model_hook_leave(&f);
-            }
-            model_hist(r, H_FD_DEREGISTER, r->fd, r->events, 0, 0);
-            r->state = REG_DEREGISTERED;
+        if (r->state != REG_ACTIVE)
+            continue;
+        if (r->kind == REG_KIND_FD) {
+            fds++;
+            model_violation(LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS, ctx, r,
+                            "libxl_ctx_free with fd %d (reg %llu) still registered: "
+                            "libxl asserts ctx->efds is empty and aborts",
+                            r->fd, (unsigned long long)r->reg_id);
+        } else {
+            timeouts++;
+            model_violation(LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS, ctx, r,
+                            "libxl_ctx_free with timeout reg %llu still armed: "
+                            "libxl asserts ctx->etimes is empty and aborts",
+                            (unsigned long long)r->reg_id);
         }
+        model_hist(r, H_NOTE, r->kind == REG_KIND_FD ? r->fd : -1, 0, 0, 0);
     }
+    if (fds || timeouts)
+        model_log(ctx, XTL_CRITICAL,
+                  "libxlmodel: libxl_ctx_free with %d fd(s) and %d timeout(s) still registered "
+                  "(real libxl aborts here)", fds, timeouts);
     pthread_mutex_lock(&g_model.mu);
     while ((r = ctx->regs)) {
         ctx_list_del(ctx, r);

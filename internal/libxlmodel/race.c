@@ -18,8 +18,11 @@
  * only under its ctx's lock; the table's array only under races.mu, a
  * leaf lock (ctx->mu -> races.mu).
  */
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 
@@ -214,4 +217,41 @@ int libxlmodel_race_cancel(libxl_ctx *p, uint64_t handle)
     model_ctx_unlock(c);
     model_egc_cleanup(&egc);
     return rc;
+}
+
+/* ---- an fd held outside any operation (for ctx_free's assertions) ---- */
+
+static void held_fd_ready(model_egc *egc, model_reg *r, short revents)
+{
+    (void)egc;
+    (void)r;
+    (void)revents;
+}
+
+static const model_reg_ops held_fd_ops = {.fd_ready = held_fd_ready};
+
+int libxlmodel_hold_fd(libxl_ctx *p)
+{
+    model_egc egc;
+    model_ctx *c;
+    model_reg *r = NULL;
+    int fd, rc;
+
+    c = model_api_enter(p, "libxlmodel_hold_fd");
+    if (!c)
+        return -1;
+    fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* never ready for POLLIN */
+    if (fd < 0) {
+        model_ctx_unlock(c);
+        return -1;
+    }
+    model_egc_init(&egc, c);
+    rc = model_fd_register(&egc, c, fd, POLLIN, &held_fd_ops, NULL, &r);
+    model_ctx_unlock(c);
+    model_egc_cleanup(&egc);
+    if (rc) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

@@ -56,6 +56,9 @@ static const char *const violation_names[LIBXLMODEL_V_COUNT] = {
     [LIBXLMODEL_V_TIMEOUT_EARLY] = "timeout_early",
     [LIBXLMODEL_V_CTX_FREE_WITH_AO_RUNNING] = "ctx_free_with_ao_running",
     [LIBXLMODEL_V_API_MISUSE] = "api_misuse",
+    [LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS] = "ctx_free_with_registrations",
+    [LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN] = "ctx_free_with_children",
+    [LIBXLMODEL_V_CHILD_STOLEN] = "child_stolen",
 };
 
 const char *libxlmodel_violation_name(int kind)

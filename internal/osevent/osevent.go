@@ -114,8 +114,8 @@ type Liveness interface {
 // down in the order libxl's teardown needs (see libxl.Ctx.Close).
 type Quiescer interface {
 	// CloseGate stops new deliveries to the ctx and waits until the
-	// in-flight ones have returned. It must not be called on the
-	// dispatcher goroutine.
+	// in-flight ones have returned. Concurrent calls all wait and all
+	// return. It must not be called on the dispatcher goroutine.
 	CloseGate() error
 	// Reap forgets every registration the ctx still has, without firing
 	// any: libxl is about to be freed and will not need them. Hooks

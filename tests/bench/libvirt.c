@@ -128,6 +128,10 @@ out:
     return ns;
 }
 
+int64_t bench_libvirt_mono_ns(void) { return mono_ns(); }
+int64_t bench_libvirt_cpu_ns(void) { return proc_cpu_ns(); }
+void bench_libvirt_flush(void) { flush(); }
+
 /* ---- timeouts, as libvirt's libxl driver runs libxl's ---- */
 
 typedef struct {

@@ -6,6 +6,11 @@ int bench_libvirt_init(void);
 /* As bench_c_epoll, on libvirt's default event loop. Negative: failure. */
 int64_t bench_libvirt_dispatch(const int *fds, int n, uint64_t warmup, uint64_t target, uint64_t *delivered, int64_t *cpu_ns);
 
+int64_t bench_libvirt_mono_ns(void);
+int64_t bench_libvirt_cpu_ns(void); /* CLOCK_PROCESS_CPUTIME_ID */
+/* Runs a few iterations so that libvirt finishes removals it defers. */
+void bench_libvirt_flush(void);
+
 typedef struct {
     int pending;
     int64_t lead_ns, spread_ns;

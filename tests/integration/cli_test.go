@@ -84,8 +84,11 @@ func TestCLIVerbs(t *testing.T) {
 	if out := mustGoxl(t, "list"); !strings.Contains(out, "Domain-0") {
 		t.Fatalf("list without Domain-0:\n%s", out)
 	}
-	var list []map[string]any
-	if err := json.Unmarshal([]byte(mustGoxl(t, "--json", "list")), &list); err != nil || len(list) == 0 {
+	var list struct {
+		OK     bool             `json:"ok"`
+		Result []map[string]any `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(mustGoxl(t, "--json", "list")), &list); err != nil || !list.OK || len(list.Result) == 0 {
 		t.Fatalf("--json list: %v %v", list, err)
 	}
 	if _, _, code := goxl(t, "info", "no-such-guest"); code != 3 {
@@ -109,8 +112,8 @@ func TestCLIVerbs(t *testing.T) {
 		t.Fatalf("info after pause:\n%s", out)
 	}
 	mustGoxl(t, "unpause", "cli1")
-	if out := mustGoxl(t, "console", "cli1"); !strings.HasPrefix(strings.TrimSpace(out), "/dev/pts/") {
-		t.Fatalf("console printed %q", out)
+	if out := mustGoxl(t, "console", "--json", "cli1"); !strings.Contains(out, `"tty": "/dev/pts/`) {
+		t.Fatalf("console --json printed %q", out)
 	}
 	save := filepath.Join(dir, "cli1.save")
 	var saved bool

@@ -93,7 +93,11 @@ func (e *env) checkHooks(step string) {
 // checks: no domain left, goroutines and fds back to baseline.
 var warmup sync.Once
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupTraced(t, nil) }
+
+// setupTraced is setup with a second observer of the loop's trace (called
+// after the hook checker, under the same rules: no libxl calls).
+func setupTraced(t *testing.T, extra func(eventloop.TraceEvent)) *env {
 	needXen(t)
 	// The first driver starts process-wide goroutines that never end
 	// (os/signal's loop, for the SIGCHLD forwarder): start them before
@@ -105,7 +109,11 @@ func setup(t *testing.T) *env {
 	})
 	baseG, baseFD := runtime.NumGoroutine(), countFDs()
 	hooks := hookcheck.New(nil)
-	drv, err := driver.New(driver.Options{Loop: eventloop.Options{Trace: hooks.Observe}})
+	trace := hooks.Observe
+	if extra != nil {
+		trace = func(ev eventloop.TraceEvent) { hooks.Observe(ev); extra(ev) }
+	}
+	drv, err := driver.New(driver.Options{Loop: eventloop.Options{Trace: trace}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,9 +62,22 @@ QEMU_PKGS=(
 	libffi8 libgstreamer-plugins-base1.0-0 libgstreamer1.0-0 liblz4-1 libmount1 libopus0 liborc-0.4-0
 	libpcre2-8-0 libsasl2-2 libselinux1 libssl3 libstdc++6 libudev1 libdw1 libelf1 libunwind8
 )
+# HVM guests: hvmloader comes with xen-utils; SeaBIOS and its VGA option ROMs
+# (qemu-system-xen refuses to start an HVM device model without them).
+HVM_PKGS=(seabios)
+# pygrub (bootloader = "pygrub"): Debian's xen-utils ships it as a Python 3
+# script with the xenfsimage module; e2fsprogs gives dom0 `mke2fs -d`, so a
+# test builds a bootable ext2 disk in dom0 instead of carrying one in the image.
+PYGRUB_PKGS=(
+	python3-minimal python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
+	libexpat1 libncursesw6 libffi8 libcrypt1 libssl3 e2fsprogs libss2
+)
 if [[ $QEMU_DM == 1 ]]; then
-	PKGS+=("${QEMU_PKGS[@]}")
+	PKGS+=("${QEMU_PKGS[@]}" "${HVM_PKGS[@]}")
 fi
+for p in "${PYGRUB_PKGS[@]}"; do
+	[[ " ${PKGS[*]} " == *" $p "* ]] || PKGS+=("$p")
+done
 KERNEL_META=linux-image-amd64
 
 IMG=$CACHE/image
@@ -243,8 +256,6 @@ depmod -b "$ROOT" "$KVER"
 
 # Drop what a test dom0 never uses.
 rm -rf "$ROOT"/boot "$ROOT"/usr/share/{doc,man,info,locale,lintian,bug,bash-completion,bash-completion,gtk-doc,python3,X11,alsa,sounds,glib-2.0,gstreamer-1.0,zsh,fish,menu,applications,icons,pixmaps,mime} \
-	"$ROOT"/usr/lib/xen-$XENVER/lib/python "$ROOT"/usr/lib/xen-$XENVER/bin/pygrub \
-	"$ROOT"/usr/lib/xen-$XENVER/lib/x86_64-linux-gnu/xenfsimage \
 	"$ROOT"/usr/lib/x86_64-linux-gnu/gstreamer1.0 "$ROOT"/usr/lib/x86_64-linux-gnu/gconv \
 	"$ROOT"/usr/lib/x86_64-linux-gnu/gio "$ROOT"/usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0 \
 	"$ROOT"/usr/lib/x86_64-linux-gnu/glib-2.0 "$ROOT"/usr/lib/x86_64-linux-gnu/*.a \
@@ -252,8 +263,26 @@ rm -rf "$ROOT"/boot "$ROOT"/usr/share/{doc,man,info,locale,lintian,bug,bash-comp
 	"$ROOT"/usr/lib/x86_64-linux-gnu/sasl2 \
 	"$ROOT"/etc/init.d "$ROOT"/etc/default "$ROOT"/usr/lib/systemd "$ROOT"/lib/systemd "$ROOT"/lib/udev
 if [[ -d $ROOT/usr/share/qemu ]]; then
-	# qemu-system-xen aborts without keymaps; BIOS/option ROMs are only for HVM.
+	# qemu-system-xen aborts without keymaps; an HVM device model also needs
+	# the VGA option ROMs, which Debian ships in seabios.
 	find "$ROOT/usr/share/qemu" -mindepth 1 -maxdepth 1 ! -name keymaps -exec rm -rf {} +
+	if [[ -d $ROOT/usr/share/seabios ]]; then
+		for rom in vgabios-cirrus.bin vgabios-stdvga.bin; do
+			ln -sfn ../seabios/$rom "$ROOT/usr/share/qemu/$rom"
+		done
+		find "$ROOT/usr/share/seabios" -mindepth 1 -maxdepth 1 ! -name bios-256k.bin \
+			! -name vgabios-cirrus.bin ! -name vgabios-stdvga.bin -exec rm -rf {} +
+	fi
+fi
+# Python for pygrub only: drop what it never imports, and the extension
+# modules whose libraries the image does not carry.
+PYLIB=$ROOT/usr/lib/python3.11
+if [[ -d $PYLIB ]]; then
+	rm -rf "$PYLIB"/{test,idlelib,tkinter,turtledemo,lib2to3,ensurepip,pydoc_data,distutils,unittest,asyncio,email,http,xmlrpc,sqlite3,dbm,wsgiref,venv,multiprocessing,concurrent,html,urllib,json,xml} \
+		"$PYLIB"/config-3.11-* "$ROOT"/usr/lib/python3/dist-packages
+	for m in _sqlite3 _dbm _gdbm readline _decimal _tkinter nis; do
+		rm -f "$PYLIB"/lib-dynload/$m.cpython-311-*.so
+	done
 fi
 # Binaries from the library packages are not needed, only their libraries.
 rm -rf "$ROOT"/usr/bin/{gst-*,gdbus*,gio*,glib-*,gobject-*,gresource,gsettings,gtester*,sdl2-config,jack*,pa*,pulseaudio,pactl,sndfile-*,dbus-*,c_rehash,openssl} \
@@ -342,7 +371,10 @@ sed -e 's/^name = .*/name = "testguest-pvh"/' -e 's/^type = .*/type = "pvh"/' \
 
 # --- check that every ELF's NEEDED libraries are in the image -----------------------
 log "checking shared library dependencies"
-libdirs=(/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /lib /usr/lib)
+# Xen's private library folder too: the xenfsimage plugins (pygrub) need
+# libxenfsimage, which the process has already loaded by RUNPATH when it
+# dlopens them.
+libdirs=(/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /lib /usr/lib /usr/lib/xen-$XENVER/lib/x86_64-linux-gnu)
 declare -A have=()
 for d in "${libdirs[@]}"; do
 	[[ -d $ROOT$d ]] || continue

@@ -9,6 +9,9 @@
 #    SHUTDOWN reason (poweroff / reboot);
 #  - by itself after N seconds when the kernel command line has guest_sleep=N;
 #    guest_sleep=forever or no guest_sleep means wait for a request.
+# It crashes itself (a kernel panic through /proc/sysrq-trigger, which a PV
+# kernel reports to Xen as SHUTDOWN reason crash) N seconds after boot when
+# the command line has guest_crash=N: the on_crash tests use it.
 PATH=/sbin:/bin
 export PATH
 
@@ -29,10 +32,16 @@ SLEEP=forever
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	guest_sleep=*) SLEEP=${arg#guest_sleep=} ;;
+	guest_crash=*) CRASH=${arg#guest_crash=} ;;
 	esac
 done
 
 echo "XENVM-GUEST up uptime=$(cut -d' ' -f1 /proc/uptime) sleep=$SLEEP"
+
+case "${CRASH:-}" in
+'' | *[!0-9]*) ;;
+*) (sleep "$CRASH"; echo "XENVM-GUEST crash"; echo c >/proc/sysrq-trigger) & ;;
+esac
 
 # Sleep in the background and `wait` for it: the shell runs traps while in the
 # `wait` builtin, but not while a foreground command runs.

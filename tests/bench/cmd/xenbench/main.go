@@ -38,6 +38,7 @@ var (
 	cfg     = flag.String("cfg", "/guest/guest.cfg", "the guest's xl config")
 	name    = flag.String("name", "testguest", "the guest's name in cfg")
 	reps    = flag.Int("n", 5, "timed repetitions per tool")
+	verbs   = flag.Int("verbs", 0, "also time every CLI verb through the goxl daemon, goxl in-process and xl, this many repetitions (verbs.go)")
 )
 
 func timed(args ...string) (float64, error) {
@@ -139,6 +140,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xenbench:", err)
 	}
 	emit(r)
+	if err == nil && *verbs > 0 {
+		var vr map[string]map[string][]float64
+		vr, err = runVerbs(*verbs)
+		js, _ := json.Marshal(vr)
+		fmt.Printf("XENBENCH-VERBS-JSON %s\n", js)
+		printVerbTable(vr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xenbench verbs:", err)
+		}
+	}
 	if err != nil {
 		os.Exit(1)
 	}

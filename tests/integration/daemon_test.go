@@ -1,0 +1,518 @@
+//go:build xenintegration
+
+package integration
+
+// goxl as a daemon on real Xen (issue "goxl as a daemon"): the on_*
+// actions carried out by the daemon and by a per-domain monitor after
+// the CLI exited, a domain made by xl left to xl's monitor, the daemon
+// restarted (adoption, take-over), SIGKILL in the middle of a create,
+// several clients at once and a non-root client refused.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goxl/goxl/internal/daemon"
+	"github.com/goxl/goxl/libxl"
+)
+
+const testSocket = "/run/goxl-test/goxld.sock"
+
+// daemonProc is a `goxl daemon --foreground` started by a test.
+type daemonProc struct {
+	t   *testing.T
+	cmd *exec.Cmd
+	log *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedBuffer struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// startDaemon starts a daemon on testSocket and waits until it answers.
+func startDaemon(t *testing.T) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(goxlBinary(t), "daemon", "--foreground", "--socket", testSocket)
+	d := &daemonProc{t: t, cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	cmd.Stdout = lockedBuffer{d.mu, d.log}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, _, code := goxlQuiet(t, nil, "list"); code == 0 {
+			if _, err := os.Stat(testSocket); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("daemon never answered:\n%s", d.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return d
+}
+
+func (d *daemonProc) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (d *daemonProc) stop() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		d.t.Logf("daemon log:\n%s", d.output())
+		if err != nil {
+			d.t.Errorf("daemon after SIGTERM: %v", err)
+		}
+	case <-time.After(4 * time.Minute):
+		// Under a loaded host an on_* destroy in flight can take minutes
+		// to finish or abort; past that, Go prints every goroutine's stack on SIGQUIT: where it hangs.
+		d.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.cmd.Process.Kill()
+		}
+		d.t.Errorf("daemon did not stop within 4 min of SIGTERM:\n%s", d.output())
+	}
+}
+
+// goxlQuiet runs the CLI with the test socket; env adds variables.
+func goxlQuiet(t *testing.T, env []string, args ...string) (string, string, int) {
+	cmd := exec.Command(goxlBinary(t), args...)
+	cmd.Env = append(append(os.Environ(), "GOXL_SOCKET="+testSocket), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return out.String(), errb.String(), code
+}
+
+// gx runs the CLI (through the daemon when one runs; env may force the
+// in-process mode) and logs it.
+func gx(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	out, errs, code := goxlQuiet(t, env, args...)
+	t.Logf("$ %s goxl %s → %d\n%s%s", strings.Join(env, " "), strings.Join(args, " "), code, out, errs)
+	return out, errs, code
+}
+
+func mustGx(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	out, errs, code := gx(t, env, args...)
+	if code != 0 {
+		t.Fatalf("goxl %v exited %d: %s", args, code, errs)
+	}
+	return out
+}
+
+// writeGuestConfig writes the image's guest config with a name, on_*
+// actions and extra kernel arguments.
+func writeGuestConfig(t *testing.T, name string, actions map[string]string, extra string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(guestDir(), "guest.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := regexp.MustCompile(`(?m)^name = .*$`).ReplaceAllString(string(raw), fmt.Sprintf("name = %q", name))
+	for k, v := range actions {
+		text = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(text, fmt.Sprintf("%s = %q", k, v))
+	}
+	if extra != "" {
+		text = regexp.MustCompile(`(?m)^extra = "(.*)"$`).ReplaceAllString(text, `extra = "$1 `+extra+`"`)
+	}
+	p := filepath.Join(t.TempDir(), name+".cfg")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// domainByName returns the live domain of that name, if any.
+func (e *env) domainByName(name string) (libxl.DomainInfo, bool) {
+	list, err := e.drv.Ctx().ListDomains()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, d := range list {
+		if d.Name == name && !d.Dying {
+			return d, true
+		}
+	}
+	return libxl.DomainInfo{}, false
+}
+
+// domidGone says whether a domain is gone (or dying: Xen frees it once
+// its last page is released).
+func (e *env) domidGone(domid uint32) bool {
+	info, err := e.drv.Ctx().DomainInfo(domid)
+	return errors.Is(err, libxl.ErrDomainNotFound) || (err == nil && info.Dying)
+}
+
+// waitFor polls cond until it holds or d passes.
+func (e *env) waitFor(what string, d time.Duration, cond func() bool) {
+	e.t.Helper()
+	e.waitEvery(what, d, 250*time.Millisecond, cond)
+}
+
+func (e *env) waitEvery(what string, d, every time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(every)
+	}
+	e.t.Logf("ok: %s", what)
+}
+
+// daemonEvents reads every event the daemon kept (from sequence 1).
+func daemonEvents(t *testing.T) []daemon.Event {
+	t.Helper()
+	c := &daemon.Client{Socket: testSocket}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var evs []daemon.Event
+	c.Call(ctx, daemon.Request{Op: daemon.OpEvents, Since: 1}, func(e daemon.Event) bool {
+		evs = append(evs, e)
+		return true
+	})
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("daemon events: #%d has seq %d: not each once, in order", i+1, e.Seq)
+		}
+	}
+	return evs
+}
+
+// hasEvent says whether the daemon reported kind for name.
+func hasEvent(evs []daemon.Event, name, kind string) bool {
+	for _, e := range evs {
+		if e.Name == name && e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// goxlMonitors counts the running goxl monitor processes.
+func goxlMonitors() int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "daemon\x00--monitor") {
+			n++
+		}
+	}
+	return n
+}
+
+// actionCase is one on_* action to see carried out.
+type actionCase struct {
+	name    string
+	actions map[string]string
+	extra   string
+	trigger []string // a goxl verb that makes the guest stop, or nil
+}
+
+var actionCases = []actionCase{
+	// The guest reboots on request (its init turns the request into a
+	// real reboot); on_reboot=restart builds a new incarnation.
+	{name: "reboot", actions: map[string]string{"on_reboot": "restart"}, trigger: []string{"reboot"}},
+	// The guest panics 6 s after boot; on_crash=destroy removes it (an
+	// unowned crashed domain would stay, state 'c').
+	{name: "crash", actions: map[string]string{"on_crash": "destroy"}, extra: "guest_crash=6"},
+	// The guest powers off on request; on_poweroff=destroy removes it (an
+	// unowned one would stay shut down).
+	{name: "poweroff", actions: map[string]string{"on_poweroff": "destroy", "on_reboot": "destroy"}, trigger: []string{"shutdown"}},
+}
+
+// runActionCases creates the three guests one after the other (three
+// at once time out in libxl's console wait on a loaded machine), while a
+// second client queries the same daemon or host during each create (two
+// clients at once), then triggers each guest's stop after every CLI
+// has exited, and checks that its action was carried out by someone still
+// running (the daemon or the monitors).
+func runActionCases(t *testing.T, e *env, prefix string, env []string) {
+	type started struct {
+		c     actionCase
+		name  string
+		domid uint32
+	}
+	res := make([]started, len(actionCases))
+	for i, c := range actionCases {
+		name := prefix + "-" + c.name
+		cfg := writeGuestConfig(t, name, c.actions, c.extra)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		stop := make(chan struct{})
+		queries := 0
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, errs, code := goxlQuiet(t, env, "list"); code != 0 {
+					t.Errorf("a second client's list during the create of %s exited %d: %s", name, code, errs)
+					return
+				}
+				queries++
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+		_, errs, code := gx(t, env, "create", cfg)
+		close(stop)
+		wg.Wait()
+		if code != 0 {
+			t.Fatalf("create %s exited %d: %s", name, code, errs)
+		}
+		if queries == 0 {
+			t.Errorf("no second client's list completed during the create of %s", name)
+		}
+		t.Logf("%d lists by a second client answered during the create of %s", queries, name)
+		res[i] = started{c: c, name: name}
+	}
+	for i := range res {
+		info, ok := e.domainByName(res[i].name)
+		if !ok {
+			t.Fatalf("%s is not running after create", res[i].name)
+		}
+		res[i].domid = info.DomID
+	}
+	// Let the guests boot far enough to act on a request.
+	time.Sleep(5 * time.Second)
+	for _, r := range res {
+		if r.c.trigger != nil {
+			mustGx(t, env, append(r.c.trigger, r.name)...)
+		}
+	}
+	for _, r := range res {
+		switch r.c.name {
+		case "reboot":
+			e.waitFor(r.name+": a new incarnation runs", 5*time.Minute, func() bool {
+				info, ok := e.domainByName(r.name)
+				return ok && info.DomID != r.domid && !info.Shutdown
+			})
+		default:
+			e.waitFor(r.name+": destroyed by its on_* action", 5*time.Minute, func() bool { return e.domidGone(r.domid) })
+		}
+	}
+	// Exactly one incarnation of the rebooted guest: nobody restarted it
+	// twice.
+	n := 0
+	list, _ := e.drv.Ctx().ListDomains()
+	for _, d := range list {
+		if d.Name == prefix+"-reboot" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d domains named %s-reboot, want 1", n, prefix)
+	}
+	mustGx(t, env, "destroy", prefix+"-reboot")
+}
+
+func TestDaemonCarriesOutActions(t *testing.T) {
+	e := setup(t)
+	goxlBinary(t)
+	d := startDaemon(t)
+	defer d.stop()
+	runActionCases(t, e, "dm", nil)
+	evs := daemonEvents(t)
+	for _, want := range [][2]string{{"dm-reboot", "restarted"}, {"dm-crash", "crashed"}, {"dm-crash", "destroyed"}, {"dm-poweroff", "destroyed"}} {
+		if !hasEvent(evs, want[0], want[1]) {
+			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
+		}
+	}
+
+	// A non-root client is refused, with a clear error, and does not
+	// fall back to running in-process.
+	cmd := exec.Command(goxlBinary(t), "list")
+	cmd.Env = append(os.Environ(), "GOXL_SOCKET="+testSocket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("$ (uid 65534) goxl list → %v\n%s", err, out)
+	if err == nil || !strings.Contains(string(out), "root only") {
+		t.Fatalf("a non-root client was not refused clearly: %v\n%s", err, out)
+	}
+	e.noGuests()
+}
+
+func TestMonitorCarriesOutActions(t *testing.T) {
+	e := setup(t)
+	goxlBinary(t)
+	noDaemon := []string{"GOXL_NO_DAEMON=1"}
+	runActionCases(t, e, "mon", noDaemon)
+	// Every monitor leaves once its domain is gone.
+	e.waitFor("no goxl monitor left", time.Minute, func() bool { return goxlMonitors() == 0 })
+	e.noGuests()
+}
+
+// A domain created by xl, with xl's own monitor, is left to that monitor:
+// the daemon adopts and watches it but carries out none of its actions,
+// so a reboot gives exactly one new incarnation.
+func TestDaemonLeavesXLDomainsToXL(t *testing.T) {
+	e := setup(t)
+	xl := "/usr/lib/xen-4.17/bin/xl"
+	if _, err := os.Stat(xl); err != nil {
+		xl = "xl"
+	}
+	d := startDaemon(t)
+	defer d.stop()
+	cfg := writeGuestConfig(t, "xlguest", map[string]string{"on_reboot": "restart"}, "")
+	out, err := exec.Command(xl, "create", cfg).CombinedOutput()
+	t.Logf("$ xl create → %v\n%s", err, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, ok := e.domainByName("xlguest")
+	if !ok {
+		t.Fatal("xl's guest is not running")
+	}
+	time.Sleep(5 * time.Second)
+	if out, err := exec.Command(xl, "reboot", "xlguest").CombinedOutput(); err != nil {
+		t.Fatalf("xl reboot: %v\n%s", err, out)
+	}
+	e.waitFor("xl's monitor restarted xlguest", 5*time.Minute, func() bool {
+		i, ok := e.domainByName("xlguest")
+		return ok && i.DomID != info.DomID && !i.Shutdown
+	})
+	time.Sleep(5 * time.Second) // room for a second (wrong) restart
+	n := 0
+	list, _ := e.drv.Ctx().ListDomains()
+	for _, d := range list {
+		if strings.HasPrefix(d.Name, "xlguest") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d xlguest domains, want exactly 1 (restarted once, by xl)", n)
+	}
+	evs := daemonEvents(t)
+	if hasEvent(evs, "xlguest", "restarting") || hasEvent(evs, "xlguest", "restarted") {
+		t.Fatalf("the daemon restarted xl's domain: %+v", evs)
+	}
+	var owned []daemon.OwnedDomain
+	if err := (&daemon.Client{Socket: testSocket}).Do(context.Background(), daemon.Request{Op: daemon.OpDomains}, &owned); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range owned {
+		if o.Name == "xlguest" && (o.Owned || o.Owner != "") {
+			t.Fatalf("the daemon claims xl's domain: %+v", o)
+		}
+	}
+	exec.Command(xl, "destroy", "xlguest").Run()
+	e.noGuests()
+}
+
+// The daemon stopped with SIGTERM and started again takes over what it
+// owned: the on_poweroff action of a domain created by the first daemon
+// is carried out by the second.
+func TestDaemonRestartTakesOver(t *testing.T) {
+	e := setup(t)
+	d1 := startDaemon(t)
+	cfg := writeGuestConfig(t, "adopt", map[string]string{"on_poweroff": "destroy"}, "")
+	mustGx(t, nil, "create", cfg)
+	d1.stop()
+	if _, ok := e.domainByName("adopt"); !ok {
+		t.Fatal("the daemon's stop took the domain down")
+	}
+	info, _ := e.domainByName("adopt")
+	d2 := startDaemon(t)
+	defer d2.stop()
+	out := mustGx(t, nil, "--json", "list")
+	if !strings.Contains(out, "adopt") {
+		t.Fatalf("the restarted daemon does not list adopt:\n%s", out)
+	}
+	time.Sleep(3 * time.Second)
+	mustGx(t, nil, "shutdown", "adopt")
+	e.waitFor("adopt destroyed by the second daemon's on_poweroff", 5*time.Minute, func() bool { return e.domidGone(info.DomID) })
+	if !strings.Contains(d2.output(), "took over") {
+		t.Errorf("the second daemon's log does not say it took adopt over")
+	}
+	e.noGuests()
+}
+
+// SIGKILL in the middle of a create: the waiting client gets a clear
+// error, and the next daemon destroys the half-built domain.
+func TestDaemonSIGKILLMidCreate(t *testing.T) {
+	e := setup(t)
+	d1 := startDaemon(t)
+	cfg := writeGuestConfig(t, "killed", nil, "")
+	client := exec.Command(goxlBinary(t), "create", cfg)
+	client.Env = append(os.Environ(), "GOXL_SOCKET="+testSocket)
+	var cout bytes.Buffer
+	client.Stdout, client.Stderr = &cout, &cout
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill as soon as libxl has made the domain, before create returns.
+	var half libxl.DomainInfo
+	e.waitEvery("libxl made the domain", 5*time.Minute, 20*time.Millisecond, func() bool {
+		var ok bool
+		half, ok = e.domainByName("killed")
+		return ok
+	})
+	d1.cmd.Process.Kill()
+	d1.cmd.Wait()
+	err := client.Wait()
+	t.Logf("client: %v\n%s", err, cout.String())
+	if err == nil {
+		// The build finished before the kill landed: recovery of a
+		// half-built domain was not exercised; that is a failure of the
+		// test, not a pass.
+		t.Errorf("the create completed before SIGKILL landed:\n%s", cout.String())
+	} else if !strings.Contains(cout.String(), "went away") {
+		t.Fatalf("the waiting client's error does not say the daemon went away:\n%s", cout.String())
+	}
+	d2 := startDaemon(t)
+	defer d2.stop()
+	if err != nil {
+		e.waitFor("the half-built domain destroyed by the next daemon", 5*time.Minute, func() bool { return e.domidGone(half.DomID) })
+		if !strings.Contains(d2.output(), "half-built") {
+			t.Errorf("the daemon's log does not mention the half-built domain")
+		}
+	} else {
+		mustGx(t, nil, "destroy", "killed")
+	}
+	e.noGuests()
+}
