@@ -214,7 +214,11 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		defer C.goxl_restore_params_free(params)
 	}
 
-	err = c.runAOInOp(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	mode := abortOnClose
+	if restoreFD >= 0 {
+		mode = neverAbort // see neverAbort: libxl 4.17 crashes aborting a restore
+	}
+	err = c.runAOMode(ctx, mode, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		if restoreFD >= 0 {
 			return C.goxl_domain_create_restore(raw, d, domid, C.int(restoreFD), params, how)
 		}
@@ -436,9 +440,17 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 	if err := writeSaveHeader(f, cfg); err != nil {
 		return err
 	}
-	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	// Never aborted (see neverAbort): a save that completes after its
+	// context ended or Close began is undone below like a failed one.
+	err = c.runAOMode(ctx, neverAbort, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_domain_suspend(r, C.uint32_t(domid), C.int(f.Fd()), 0, how)
 	})
+	if err == nil && ctx.Err() != nil {
+		err = &OpError{Op: "save", Err: ctx.Err()}
+	}
+	if err == nil && c.isClosing() {
+		err = &OpError{Op: "save", Err: ErrClosed}
+	}
 	if err == nil {
 		// The data must be on disk: a full file system may only tell
 		// at fsync or close.
