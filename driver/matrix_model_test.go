@@ -322,6 +322,13 @@ func TestBoundaryMatrix(t *testing.T) {
 			results.record(t, "(a) concurrent with Close", "Domains.Create", err)
 		}()
 
+		select {
+		case <-gateReached:
+		case <-gateDone:
+			t.Errorf("round %d: the gate create ended before its Progress callback", round)
+		case <-time.After(bound):
+			t.Fatal("the gate create never reached its Progress callback")
+		}
 		// (a) every method concurrently with Close, at a random point.
 		var callers sync.WaitGroup
 		for i, c := range calls {
@@ -340,13 +347,6 @@ func TestBoundaryMatrix(t *testing.T) {
 				}
 				results.record(t, "(a) concurrent with Close", c.name, err)
 			}()
-		}
-		select {
-		case <-gateReached:
-		case <-gateDone:
-			t.Errorf("round %d: the gate create ended before its Progress callback", round)
-		case <-time.After(bound):
-			t.Fatal("the gate create never reached its Progress callback")
 		}
 		time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
 		closing.Store(true)
