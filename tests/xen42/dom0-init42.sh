@@ -98,13 +98,15 @@ done
 T2=$(up)
 say "xenstored answers after ${T2}s"
 # What 4.2's xencommons does in place of xen-init-dom0.
-xenstore-write /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
+timeout 120 xenstore-write -s /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
+say "dom0 name written after $(up)s"
 # Guest consoles are logged to /var/log/xen/console/guest-NAME.log.
 /usr/sbin/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console ||
 	setup_failed "xenconsoled"
+say "xenconsoled started after $(up)s"
 
 T3=$(up)
-say "xen 4.2 toolstack: $(xl info 2>/dev/null | grep -E '^xen_(major|minor|extra)' | tr -s ' ' | tr '\n' ' ')"
+say "xen 4.2 toolstack: $(timeout 120 xl info 2>&1 | grep -E '^xen_(major|minor|extra)' | tr -s ' ' | tr '\n' ' ')"
 say "xen toolstack ready after ${T3}s ($XENSTORED; modules+xenfs $T0-$T1, xenstored $T1-$T2, init-dom0+xenconsoled $T2-$T3)"
 
 if [ "$SHELL_MODE" = 1 ]; then
