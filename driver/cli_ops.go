@@ -37,7 +37,7 @@ func (m *Domains) ShutdownWith(ctx context.Context, ref string, opts ShutdownOpt
 		return err
 	}
 	m.progress("%s has no PV drivers: sending an ACPI power event", ref)
-	if err := m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	if err := m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		return m.ctx.SendTrigger(ctx, domid, libxl.TriggerPower)
 	}); err != nil {
 		return err
@@ -59,7 +59,7 @@ func (m *Domains) RebootWith(ctx context.Context, ref string, opts ShutdownOptio
 	err = m.Reboot(ctx, ref)
 	if opts.Force && errors.Is(err, libxl.ErrNoParavirt) {
 		m.progress("%s has no PV drivers: sending an ACPI reset event", ref)
-		err = m.op(ctx, ref, func(d *Domain, domid uint32) error {
+		err = m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 			return m.ctx.SendTrigger(ctx, domid, libxl.TriggerReset)
 		})
 		if err == nil {
@@ -133,7 +133,7 @@ func (m *Domains) SaveWith(ctx context.Context, ref, path string, opts SaveOptio
 	if !opts.Checkpoint && !opts.LeavePaused {
 		return m.Save(ctx, ref, path)
 	}
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		c := m.ctx
 		if m.opts.PerOperationCtx {
 			oc, err := m.src.OpenCtx()
@@ -188,7 +188,13 @@ func (m *Domains) RestoreWith(ctx context.Context, path string, cfg libxl.Config
 	if _, err := libxl.ReadSaveFileConfig(path); err != nil {
 		return nil, err
 	}
-	return m.createOrRestore(ctx, cfg, path, opts)
+	octx, end, err := m.begin(ctx) // counted: Close aborts it and waits
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	d, err := m.createOrRestore(octx, cfg, path, opts)
+	return d, closedErr(octx, err)
 }
 
 // domid resolves ref to its current domid.
@@ -212,7 +218,7 @@ func (m *Domains) DomainConfig(ctx context.Context, ref string) (libxl.JSONConfi
 
 // SetMemory sets a domain's balloon target in KiB.
 func (m *Domains) SetMemory(ctx context.Context, ref string, targetKB uint64) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		return m.ctx.SetMemoryTarget(domid, targetKB)
 	})
 }
@@ -220,7 +226,7 @@ func (m *Domains) SetMemory(ctx context.Context, ref string, targetKB uint64) er
 // SetVCPUs brings count vcpus online (the first ones) and the others
 // offline.
 func (m *Domains) SetVCPUs(ctx context.Context, ref string, count int) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		info, err := m.ctx.DomainInfo(domid)
 		if err != nil {
 			return err

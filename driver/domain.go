@@ -77,9 +77,19 @@ type Domains struct {
 	streams streams
 
 	queue chan queued
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	// stop is done once Close began: the manager's goroutines end, and
+	// the contexts of operations in flight are cancelled (cause
+	// ErrDriverClosed), which aborts their libxl calls.
+	stop       <-chan struct{}
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	wg         sync.WaitGroup
+	once       sync.Once
+
+	opMu   sync.Mutex // guards closed; a leaf
+	closed bool
+	ops    sync.WaitGroup // public operations in flight; Close waits for them
+	drv    *Driver        // the Driver that closes this manager, if any
 }
 
 // queued is one libxl event, or an overflow notice, for the worker.
@@ -101,9 +111,20 @@ func NewDomains(src CtxSource, opts DomainsOptions) (*Domains, error) {
 	}
 	m := &Domains{
 		src: src, ctx: src.Ctx(), opts: opts, log: opts.Logger, reg: newRegistry(),
-		queue: make(chan queued, 64), stop: make(chan struct{}),
+		queue: make(chan queued, 64),
+	}
+	m.stopCtx, m.stopCancel = context.WithCancel(context.Background())
+	m.stop = m.stopCtx.Done()
+	if drv, ok := src.(*Driver); ok {
+		if !drv.addManager(m) {
+			return nil, fmt.Errorf("driver: new domains manager: %w", ErrDriverClosed)
+		}
+		m.drv = drv
 	}
 	if err := m.resync(); err != nil {
+		if m.drv != nil {
+			m.drv.removeManager(m)
+		}
 		return nil, err
 	}
 	m.wg.Add(1)
@@ -115,30 +136,80 @@ func NewDomains(src CtxSource, opts DomainsOptions) (*Domains, error) {
 	return m, nil
 }
 
-// Close stops watching, ends the event streams and the manager's
-// goroutines. Domains keep running; the Driver is not closed.
+// Close ends the manager. Operations in flight (Create, Restore, Save,
+// Destroy...) are aborted (libxl_ao_abort) and waited for, their cleanup
+// included: a half-built domain is destroyed, a guest whose save failed
+// is resumed, so they return an error matching ErrDriverClosed and leave
+// nothing behind; one that had already finished keeps its result. Then
+// the watches, the manager's goroutines and the event streams end.
+// Domains that exist keep running. Later calls return ErrDriverClosed.
+// Driver.Close calls it for every Domains built on the driver. The wait
+// is bounded by libxl: an aborted create ends at its next step, and each
+// cleanup has a one-minute bound.
 func (m *Domains) Close() error {
 	m.once.Do(func() {
-		close(m.stop)
-		for _, d := range m.reg.all() {
-			d.mu.Lock()
-			w := d.watch
-			d.watch = nil
-			d.watchGen++
-			d.mu.Unlock()
-			if w != nil {
-				w.Close()
-			}
-		}
+		m.opMu.Lock()
+		m.closed = true
+		m.opMu.Unlock()
+		m.stopCancel()
+		m.ops.Wait()
+		m.unwatchAll()
 		m.wg.Wait()
+		// A follow-up (restart) may have watched again before it saw
+		// stop; its forwarder has ended, its subscription not.
+		m.unwatchAll()
 		m.streams.closeAll()
+		if m.drv != nil {
+			m.drv.removeManager(m)
+		}
 	})
 	return nil
 }
 
+func (m *Domains) unwatchAll() {
+	for _, d := range m.reg.all() {
+		m.unwatch(d)
+	}
+}
+
+// errDomainsClosed is what a call after Close returns.
+var errDomainsClosed = fmt.Errorf("driver: domains manager: %w", ErrDriverClosed)
+
+// begin admits one public operation: refused after Close; otherwise its
+// context is also cancelled when Close begins, and end must be called.
+func (m *Domains) begin(ctx context.Context) (context.Context, func(), error) {
+	m.opMu.Lock()
+	if m.closed {
+		m.opMu.Unlock()
+		return nil, nil, errDomainsClosed
+	}
+	m.ops.Add(1)
+	m.opMu.Unlock()
+	octx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(m.stopCtx, func() { cancel(errDomainsClosed) })
+	return octx, func() { stop(); cancel(nil); m.ops.Done() }, nil
+}
+
+// closedErr makes an error of an operation that Close cut short match
+// ErrDriverClosed.
+func closedErr(octx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(octx), ErrDriverClosed) && !errors.Is(err, ErrDriverClosed) {
+		return fmt.Errorf("%w: %w", errDomainsClosed, err)
+	}
+	return err
+}
+
 // Subscribe returns a stream of lifecycle events; buffer 0 means 256.
+// After Close the stream is already ended (Err: ErrStreamClosed).
 func (m *Domains) Subscribe(buffer int) *EventStream {
 	s := newEventStream(buffer)
+	m.opMu.Lock()
+	closed := m.closed
+	m.opMu.Unlock()
+	if closed {
+		s.Close()
+		return s
+	}
 	m.streams.add(s)
 	return s
 }
@@ -166,6 +237,11 @@ type Domain struct {
 	watch    *libxl.Subscription
 	watchGen uint64
 	changed  chan struct{} // closed and replaced on every state change
+	// deadDomID is the incarnation whose "death" was published: each
+	// incarnation ends with exactly one, whichever path saw it first
+	// (libxl's event, the driver's destroy, a lookup or resync that
+	// found it gone).
+	deadDomID uint32
 }
 
 func newDomain(m *Domains) *Domain {
@@ -210,16 +286,36 @@ func (d *Domain) setStateLocked(t Transition) error {
 	return nil
 }
 
-// apply applies a transition and publishes an event of the given kind.
+// apply applies a transition and publishes an event of the given kind
+// ("death" through publishDeathLocked: once per incarnation).
 func (d *Domain) apply(t Transition, kind string) error {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	err := d.setStateLocked(t)
-	ev := DomainEvent{DomID: d.domid, Name: d.name, Kind: kind, State: d.state}
-	d.mu.Unlock()
 	if err == nil && kind != "" {
-		d.m.streams.publish(ev)
+		d.publishLocked(DomainEvent{DomID: d.domid, Name: d.name, Kind: kind, State: d.state})
 	}
 	return err
+}
+
+// publishLocked publishes while d.mu is held, so that one domain's events
+// reach the streams in the order they happened (the streams' lock is a
+// leaf and a send never blocks). A "death" is published once per domid.
+func (d *Domain) publishLocked(e DomainEvent) {
+	if e.Kind == "death" {
+		if e.DomID == 0 || d.deadDomID == e.DomID {
+			return
+		}
+		d.deadDomID = e.DomID
+	}
+	d.m.streams.publish(e)
+}
+
+// endIncarnationLocked publishes the death of domid unless it was
+// published: the domain is known to be gone (destroyed by the driver,
+// or found missing) and its watch may be closed before libxl's event.
+func (d *Domain) endIncarnationLocked(domid uint32) {
+	d.publishLocked(DomainEvent{DomID: domid, Name: d.name, Kind: "death", State: StateDestroyed})
 }
 
 // WaitState waits until the domain is in one of states.
@@ -259,6 +355,15 @@ func (d *Domain) unlockJob() { <-d.job }
 // the manager knows, then in libxl (adopting it). A domain that does not
 // exist gives an error matching ErrDomainNotFound.
 func (m *Domains) Lookup(ref string) (*Domain, error) {
+	_, end, err := m.begin(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	return m.lookup(ref)
+}
+
+func (m *Domains) lookup(ref string) (*Domain, error) {
 	if id, ok := libxl.ParseDomID(ref); ok {
 		if d := m.reg.byDomID(id); d != nil {
 			return d, nil
@@ -282,17 +387,32 @@ func (m *Domains) Lookup(ref string) (*Domain, error) {
 		}
 		return nil, err
 	}
-	return m.adopt(info)
+	d, _, err := m.adopt(info)
+	return d, err
 }
 
 // adopt registers a domain the manager did not create, and watches it.
-func (m *Domains) adopt(info libxl.DomainInfo) (*Domain, error) {
+// adopted is false when the domain was already known.
+func (m *Domains) adopt(info libxl.DomainInfo) (d *Domain, adopted bool, err error) {
 	m.reg.mu.Lock()
 	if d := m.reg.byID[info.DomID]; d != nil {
 		m.reg.mu.Unlock()
-		return d, nil
+		return d, false, nil
 	}
-	d := newDomain(m)
+	if d := m.reg.byName[info.Name]; d != nil && info.Name != "" {
+		// The name is reserved by a create or restore in progress, whose
+		// domid the registry learns only when libxl completes: that
+		// Domain is this domain. A second Domain (and a second death
+		// watch) for it would report its events twice.
+		d.mu.Lock()
+		mine := d.state == StateCreating || d.domid == info.DomID
+		d.mu.Unlock()
+		if mine {
+			m.reg.mu.Unlock()
+			return d, false, nil
+		}
+	}
+	d = newDomain(m)
 	d.name, d.uuid, d.domid = info.Name, info.UUID, info.DomID
 	switch {
 	case info.Shutdown && (info.ShutdownReason == libxl.ShutdownCrash || info.ShutdownReason == libxl.ShutdownWatchdog):
@@ -315,7 +435,7 @@ func (m *Domains) adopt(info libxl.DomainInfo) (*Domain, error) {
 			m.log.Warn("driver: cannot watch adopted domain", "domid", info.DomID, "err", err)
 		}
 	}
-	return d, nil
+	return d, true, nil
 }
 
 // watch enables the death/shutdown events of domid for d, replacing any
@@ -355,7 +475,17 @@ func (m *Domains) unwatch(d *Domain) {
 // the manager's goroutine, not libxl's thread).
 func (m *Domains) forward(d *Domain, sub *libxl.Subscription, gen uint64) {
 	defer m.wg.Done()
-	for ev := range sub.C() {
+	for {
+		var ev libxl.Event
+		var ok bool
+		select {
+		case ev, ok = <-sub.C():
+		case <-m.stop:
+			return
+		}
+		if !ok {
+			break
+		}
 		select {
 		case m.queue <- queued{dom: d, gen: gen, ev: ev}:
 		case <-m.stop:
@@ -370,11 +500,14 @@ func (m *Domains) forward(d *Domain, sub *libxl.Subscription, gen uint64) {
 	}
 }
 
-// forget removes a domain from the registry and stops watching it.
+// forget removes a domain that is gone from the registry and stops
+// watching it; its incarnation's death is published if libxl's event has
+// not been (the closed watch would drop it).
 func (m *Domains) forget(d *Domain) {
 	m.unwatch(d)
 	d.mu.Lock()
 	domid, name, uuid := d.domid, d.name, d.uuid
+	d.endIncarnationLocked(domid)
 	d.mu.Unlock()
 	m.reg.remove(d, domid, name, uuid)
 }
@@ -403,9 +536,9 @@ func (m *Domains) handle(q queued) {
 		return // a watch that was replaced or closed
 	}
 	if q.overflow {
+		d.publishLocked(DomainEvent{DomID: d.domid, Name: d.name, Kind: "resync"})
 		d.mu.Unlock()
 		m.log.Warn("driver: domain event watch overflowed; resyncing", "domain", d.name)
-		m.streams.publish(DomainEvent{DomID: q.ev.DomID, Name: d.name, Kind: "resync"})
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); m.resyncDomain(d) }()
 		return
@@ -419,8 +552,8 @@ func (m *Domains) handle(q queued) {
 		if ev.Type == libxl.EventDomainShutdown {
 			e.Kind, e.Reason, e.ReasonName, e.State = "shutdown", ev.Shutdown, ev.Shutdown.String(), StateShutoff
 		}
+		d.publishLocked(e)
 		d.mu.Unlock()
-		m.streams.publish(e)
 		return
 	}
 	switch ev.Type {
@@ -434,8 +567,8 @@ func (m *Domains) handle(q queued) {
 		kind := "shutdown"
 		if ev.Shutdown == libxl.ShutdownSuspend {
 			// A save is under way; SaveDomain sets the state.
+			d.publishLocked(DomainEvent{DomID: ev.DomID, Name: d.name, Kind: "suspended", Reason: ev.Shutdown, ReasonName: ev.Shutdown.String()})
 			d.mu.Unlock()
-			m.streams.publish(DomainEvent{DomID: ev.DomID, Name: d.name, Kind: "suspended", Reason: ev.Shutdown, ReasonName: ev.Shutdown.String()})
 			return
 		}
 		var err error
@@ -446,11 +579,11 @@ func (m *Domains) handle(q queued) {
 			err = d.setStateLocked(TrShutdown)
 		}
 		e := DomainEvent{DomID: ev.DomID, Name: d.name, Kind: kind, Reason: ev.Shutdown, ReasonName: ev.Shutdown.String(), State: d.state, Action: action}
+		d.publishLocked(e)
 		d.mu.Unlock()
 		if err != nil {
 			m.log.Debug("driver: shutdown event", "domain", e.Name, "err", err)
 		}
-		m.streams.publish(e)
 		if plan != PlanNone && plan != PlanPreserve {
 			m.wg.Add(1)
 			go func() { defer m.wg.Done(); m.afterShutdown(d, ev.DomID, plan, action) }()
@@ -460,9 +593,8 @@ func (m *Domains) handle(q queued) {
 		if !restarting {
 			d.setStateLocked(TrDestroyed)
 		}
-		e := DomainEvent{DomID: ev.DomID, Name: d.name, Kind: "death", State: d.state}
+		d.publishLocked(DomainEvent{DomID: ev.DomID, Name: d.name, Kind: "death", State: d.state})
 		d.mu.Unlock()
-		m.streams.publish(e)
 		if !restarting {
 			m.wg.Add(1)
 			go func() { defer m.wg.Done(); m.forgetIfGone(d, ev.DomID) }()
@@ -535,22 +667,33 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, acti
 		}
 	}
 	if plan == PlanDestroy {
-		d.apply(TrDestroyed, "destroyed")
+		d.terminal(TrDestroyed, "destroyed", domid)
 		m.forget(d)
 		return
 	}
 	m.unwatch(d)
+	if plan != PlanRenameRestart {
+		// Destroyed above, and its watch is closed: libxl's death of it
+		// would be dropped. (A renamed domain lives on.)
+		d.mu.Lock()
+		d.endIncarnationLocked(domid)
+		d.mu.Unlock()
+	}
 	newID, err := m.build(ctx, d, cfg, "", true)
 	if err == nil {
 		err = m.finishRestart(ctx, d, domid, newID, name)
 	}
 	if err != nil {
 		m.log.Error("driver: restart failed", "domain", name, "err", err)
-		d.apply(TrCreateFailed, "destroyed")
+		d.mu.Lock()
+		d.setStateLocked(TrCreateFailed)
+		d.mu.Unlock()
 		m.forget(d)
 		return
 	}
-	m.streams.publish(DomainEvent{DomID: newID, Name: name, Kind: "restarted", State: StateRunning})
+	d.mu.Lock()
+	d.publishLocked(DomainEvent{DomID: newID, Name: name, Kind: "restarted", State: d.state})
+	d.mu.Unlock()
 }
 
 // --- resync ------------------------------------------------------------------
@@ -591,8 +734,10 @@ func (m *Domains) resync() error {
 				// registers it on completion. Adopt it next time.
 				continue
 			}
-			if _, err := m.adopt(info); err == nil {
-				m.streams.publish(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered"})
+			if nd, adopted, err := m.adopt(info); err == nil && adopted {
+				nd.mu.Lock()
+				nd.publishLocked(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered", State: nd.state})
+				nd.mu.Unlock()
 			}
 		} else if info.Name != "" {
 			// A domain adopted while libxl was still building it had no
@@ -605,11 +750,10 @@ func (m *Domains) resync() error {
 		gone := d.state.live() && !present[d.domid]
 		if gone {
 			d.setStateLocked(TrDestroyed)
+			d.endIncarnationLocked(d.domid)
 		}
-		e := DomainEvent{DomID: d.domid, Name: d.name, Kind: "death", State: d.state}
 		d.mu.Unlock()
 		if gone {
-			m.streams.publish(e)
 			m.forget(d)
 		}
 	}
@@ -623,9 +767,13 @@ func (m *Domains) resyncDomain(d *Domain) {
 	domid := d.domid
 	d.mu.Unlock()
 	info, err := m.ctx.DomainInfo(domid)
-	if err != nil {
+	if errors.Is(err, libxl.ErrDomainNotFound) {
 		d.apply(TrDestroyed, "death")
 		m.forget(d)
+		return
+	}
+	if err != nil {
+		m.log.Warn("driver: resync of one domain", "domid", domid, "err", err)
 		return
 	}
 	if err := m.watch(d, domid); err != nil {

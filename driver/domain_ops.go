@@ -16,7 +16,14 @@ type CreateOptions struct {
 }
 
 // List returns every domain libxl knows (libxl_list_domain), dom0 too.
-func (m *Domains) List() ([]libxl.DomainInfo, error) { return m.ctx.ListDomains() }
+func (m *Domains) List() ([]libxl.DomainInfo, error) {
+	_, end, err := m.begin(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	return m.ctx.ListDomains()
+}
 
 // Known returns the domains the manager tracks.
 func (m *Domains) Known() []DomainSnapshot {
@@ -29,7 +36,12 @@ func (m *Domains) Known() []DomainSnapshot {
 
 // Info returns libxl's view of one domain.
 func (m *Domains) Info(ref string) (libxl.DomainInfo, error) {
-	d, err := m.Lookup(ref)
+	_, end, err := m.begin(context.Background())
+	if err != nil {
+		return libxl.DomainInfo{}, err
+	}
+	defer end()
+	d, err := m.lookup(ref)
 	if err != nil {
 		return libxl.DomainInfo{}, err
 	}
@@ -46,21 +58,38 @@ func (m *Domains) Info(ref string) (libxl.DomainInfo, error) {
 }
 
 // Create builds a domain from cfg and, unless opts.Paused, unpauses it.
-// A name (or UUID) in use is refused with ErrDomainExists before anything
-// is built. If the create fails or ctx is cancelled at any point, what
-// was built is destroyed: an error means no domain was left behind.
+// A nil cfg (a nil *libxl.DomainConfig too) gives libxl.ErrNilConfig. A
+// name (or UUID) in use is refused with ErrDomainExists before anything
+// is built. If the create fails, ctx is cancelled or Close begins at any
+// point, what was built is destroyed: an error means no domain was left
+// behind.
 func (m *Domains) Create(ctx context.Context, cfg libxl.Config, opts CreateOptions) (*Domain, error) {
-	return m.createOrRestore(ctx, cfg, "", opts)
+	if libxl.IsNilConfig(cfg) {
+		return nil, fmt.Errorf("driver: create: %w", libxl.ErrNilConfig)
+	}
+	octx, end, err := m.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	d, err := m.createOrRestore(octx, cfg, "", opts)
+	return d, closedErr(octx, err)
 }
 
 // Restore creates a domain from a save file (Save's, or `xl save`'s),
 // with the config stored in it; see Create for the guarantees.
 func (m *Domains) Restore(ctx context.Context, path string, opts CreateOptions) (*Domain, error) {
+	octx, end, err := m.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	cfg, err := libxl.ReadSaveFileConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	return m.createOrRestore(ctx, cfg, path, opts)
+	d, err := m.createOrRestore(octx, cfg, path, opts)
+	return d, closedErr(octx, err)
 }
 
 func (m *Domains) createOrRestore(ctx context.Context, cfg libxl.Config, restorePath string, opts CreateOptions) (*Domain, error) {
@@ -87,11 +116,6 @@ func (m *Domains) createOrRestore(ctx context.Context, cfg libxl.Config, restore
 		m.forget(d)
 		return nil, err
 	}
-	kind := "created"
-	if restorePath != "" {
-		kind = "restored"
-	}
-	m.streams.publish(DomainEvent{DomID: d.Snapshot().DomID, Name: sum.Name, Kind: kind, State: d.Snapshot().State})
 	return d, nil
 }
 
@@ -125,6 +149,10 @@ func (m *Domains) build(ctx context.Context, d *Domain, cfg libxl.Config, restor
 		m.unwatch(d)
 		if derr := m.destroyQuietly(id); derr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup of domain %d: %w", id, derr))
+		} else {
+			d.mu.Lock()
+			d.endIncarnationLocked(id)
+			d.mu.Unlock()
 		}
 		return 0, err
 	}
@@ -139,10 +167,17 @@ func (m *Domains) build(ctx context.Context, d *Domain, cfg libxl.Config, restor
 		// for that watch's forwarder for ever.
 		m.unwatch(dup)
 	}
+	kind := "created"
+	if restorePath != "" {
+		kind = "restored"
+	}
 	d.mu.Lock()
 	old := d.domid
 	d.domid, d.uuid = id, info.UUID
 	d.setStateLocked(TrCreated)
+	// Published before the watch exists, so that this incarnation's
+	// first event comes first.
+	d.publishLocked(DomainEvent{DomID: id, Name: d.name, Kind: kind, State: d.state})
 	d.mu.Unlock()
 	m.reg.setID(d, old, id, info.UUID)
 	if err := m.watch(d, id); err != nil {
@@ -177,8 +212,17 @@ func (m *Domains) destroyQuietly(domid uint32) error {
 
 // op runs fn under the domain's job with its current domid. An error
 // from a domain that vanished meanwhile becomes ErrDomainNotFound.
-func (m *Domains) op(ctx context.Context, ref string, fn func(d *Domain, domid uint32) error) error {
-	d, err := m.Lookup(ref)
+func (m *Domains) op(ctx context.Context, ref string, fn func(ctx context.Context, d *Domain, domid uint32) error) error {
+	octx, end, err := m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	return closedErr(octx, m.opLocked(octx, ref, fn))
+}
+
+func (m *Domains) opLocked(ctx context.Context, ref string, fn func(ctx context.Context, d *Domain, domid uint32) error) error {
+	d, err := m.lookup(ref)
 	if err != nil {
 		return err
 	}
@@ -192,7 +236,7 @@ func (m *Domains) op(ctx context.Context, ref string, fn func(d *Domain, domid u
 	if !state.live() {
 		return notFound(fmt.Sprintf("%q (%s)", ref, state), nil)
 	}
-	err = fn(d, domid)
+	err = fn(ctx, d, domid)
 	if err == nil {
 		return nil
 	}
@@ -206,12 +250,12 @@ func (m *Domains) op(ctx context.Context, ref string, fn func(d *Domain, domid u
 
 // Destroy destroys a domain at once.
 func (m *Domains) Destroy(ctx context.Context, ref string) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		m.progress("destroying domain %d", domid)
 		if err := m.ctx.DestroyDomain(ctx, domid); err != nil {
 			return err
 		}
-		d.apply(TrDestroyed, "destroyed")
+		d.terminal(TrDestroyed, "destroyed", domid)
 		m.forget(d)
 		return nil
 	})
@@ -222,7 +266,7 @@ func (m *Domains) Destroy(ctx context.Context, ref string) error {
 // ctx ends.
 func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 	var d *Domain
-	err := m.op(ctx, ref, func(dom *Domain, domid uint32) error {
+	err := m.op(ctx, ref, func(ctx context.Context, dom *Domain, domid uint32) error {
 		d = dom
 		if err := d.apply(TrReqShutdown, "shutdown-requested"); err != nil {
 			return err
@@ -232,6 +276,12 @@ func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 	if err != nil || !wait {
 		return err
 	}
+	// The wait ends with Close too (ErrDriverClosed): no event comes then.
+	ctx, end, err := m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 	m.progress("waiting for %s to shut down", d.Snapshot().Name)
 	// The job is released: the on_poweroff follow-up needs it. When the
 	// driver destroys the domain after a poweroff, wait for that too.
@@ -241,15 +291,15 @@ func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 	d.mu.Unlock()
 	if owned && plan == PlanDestroy {
 		_, err = d.WaitState(ctx, StateDestroyed, StateSaved)
-		return err
+		return closedErr(ctx, err)
 	}
 	_, err = d.WaitState(ctx, StateShutoff, StateCrashed, StateDestroyed, StateSaved)
-	return err
+	return closedErr(ctx, err)
 }
 
 // Reboot asks a guest to reboot; on_reboot decides what follows.
 func (m *Domains) Reboot(ctx context.Context, ref string) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		if err := d.apply(TrReqShutdown, "reboot-requested"); err != nil {
 			return err
 		}
@@ -259,7 +309,7 @@ func (m *Domains) Reboot(ctx context.Context, ref string) error {
 
 // Pause pauses a domain.
 func (m *Domains) Pause(ctx context.Context, ref string) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		if err := m.ctx.PauseDomain(ctx, domid); err != nil {
 			return err
 		}
@@ -269,7 +319,7 @@ func (m *Domains) Pause(ctx context.Context, ref string) error {
 
 // Unpause unpauses a domain.
 func (m *Domains) Unpause(ctx context.Context, ref string) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		if err := m.ctx.UnpauseDomain(ctx, domid); err != nil {
 			return err
 		}
@@ -279,7 +329,7 @@ func (m *Domains) Unpause(ctx context.Context, ref string) error {
 
 // Save saves a domain to path (xl's save-file format) and destroys it.
 func (m *Domains) Save(ctx context.Context, ref, path string) error {
-	return m.op(ctx, ref, func(d *Domain, domid uint32) error {
+	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
 		c := m.ctx
 		if m.opts.PerOperationCtx {
 			oc, err := m.src.OpenCtx()
@@ -292,13 +342,21 @@ func (m *Domains) Save(ctx context.Context, ref, path string) error {
 		start := time.Now()
 		m.progress("saving domain %d to %s", domid, path)
 		if err := c.SaveDomain(ctx, domid, path); err != nil {
+			// SaveDomain resumed the guest. libxl reports one shutdown
+			// per death watch, and the suspend was it: watch again, or
+			// the guest's next shutdown would go unseen.
+			if _, ierr := m.ctx.DomainInfo(domid); ierr == nil {
+				if werr := m.watch(d, domid); werr != nil {
+					err = errors.Join(err, fmt.Errorf("re-watch after the failed save: %w", werr))
+				}
+			}
 			return err
 		}
 		m.progress("saved in %v; destroying domain %d", time.Since(start).Round(time.Millisecond), domid)
 		if err := m.ctx.DestroyDomain(context.WithoutCancel(ctx), domid); err != nil {
 			return fmt.Errorf("saved to %s, but destroy failed: %w", path, err)
 		}
-		d.apply(TrSaved, "saved")
+		d.terminal(TrSaved, "saved", domid)
 		m.forget(d)
 		return nil
 	})
@@ -306,7 +364,12 @@ func (m *Domains) Save(ctx context.Context, ref, path string) error {
 
 // Console returns the pty of a domain's primary console.
 func (m *Domains) Console(ref string) (string, error) {
-	d, err := m.Lookup(ref)
+	_, end, err := m.begin(context.Background())
+	if err != nil {
+		return "", err
+	}
+	defer end()
+	d, err := m.lookup(ref)
 	if err != nil {
 		return "", err
 	}
@@ -314,4 +377,16 @@ func (m *Domains) Console(ref string) (string, error) {
 	domid := d.domid
 	d.mu.Unlock()
 	return m.ctx.PrimaryConsoleTTY(domid)
+}
+
+// terminal records the driver's own end of an incarnation (destroyed,
+// saved) unless libxl's death of it was already published: each
+// incarnation's events end with exactly one "death", nothing after it.
+func (d *Domain) terminal(t Transition, kind string, domid uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setStateLocked(t)
+	if d.deadDomID != domid {
+		d.publishLocked(DomainEvent{DomID: domid, Name: d.name, Kind: kind, State: d.state})
+	}
 }

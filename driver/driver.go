@@ -35,9 +35,14 @@ type Driver struct {
 	loop *eventloop.Loop
 	ctx  *libxl.Ctx
 
-	mu     sync.Mutex // guards ctxs and closed; never held while calling libxl
-	ctxs   map[*libxl.Ctx]struct{}
-	closed bool
+	mu      sync.Mutex // guards ctxs, managers, closed; never held while calling libxl
+	ctxs    map[*libxl.Ctx]struct{}
+	closed  bool
+	opening sync.WaitGroup // newCtx calls admitted before Close; Close waits for them
+	// managers are the Domains built on this driver: Close closes them
+	// first, so that their operations end (aborted and cleaned up) while
+	// every ctx is still open.
+	managers map[*Domains]struct{}
 }
 
 // New starts the loop and opens the driver-wide ctx.
@@ -49,7 +54,7 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	d := &Driver{opts: opts, loop: loop, ctxs: map[*libxl.Ctx]struct{}{}}
+	d := &Driver{opts: opts, loop: loop, ctxs: map[*libxl.Ctx]struct{}{}, managers: map[*Domains]struct{}{}}
 	ctx, err := d.newCtx(nil)
 	if err != nil {
 		loop.Close()
@@ -75,13 +80,20 @@ func (d *Driver) OpenCtx() (*libxl.Ctx, error) {
 	})
 }
 
+// newCtx opens a ctx on the loop. A ctx it makes is either recorded in
+// d.ctxs before Close takes its snapshot, or closed here: Close waits
+// for every newCtx admitted before it, so no binding is left attached
+// when the loop closes.
 func (d *Driver) newCtx(onClosed func(*libxl.Ctx)) (*libxl.Ctx, error) {
 	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.closed {
+		d.mu.Unlock()
 		return nil, ErrDriverClosed
 	}
+	d.opening.Add(1)
+	d.mu.Unlock()
+	defer d.opening.Done()
+
 	binding := d.loop.Attach(nil)
 	var c *libxl.Ctx
 	opts := libxl.Options{
@@ -106,6 +118,23 @@ func (d *Driver) newCtx(onClosed func(*libxl.Ctx)) (*libxl.Ctx, error) {
 	return c, nil
 }
 
+// addManager records a Domains built on the driver; false once closed.
+func (d *Driver) addManager(m *Domains) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.managers[m] = struct{}{}
+	return true
+}
+
+func (d *Driver) removeManager(m *Domains) {
+	d.mu.Lock()
+	delete(d.managers, m)
+	d.mu.Unlock()
+}
+
 // Stats combines the loop's counters with the C bridge's.
 type Stats struct {
 	Loop   eventloop.Stats
@@ -117,9 +146,22 @@ func (d *Driver) Stats() Stats {
 	return Stats{Loop: d.loop.Stats(), Bridge: goxl.ReadStats()}
 }
 
-// Close closes every ctx the driver opened, the driver-wide one last, then
-// stops the loop. Each ctx is closed in libxl's teardown order (see
-// libxl.Ctx.Close), so no call reaches a freed ctx.
+// Close ends everything built on the driver, in this order:
+//
+//  1. refuse new ctxs and new Domains (ErrDriverClosed), and wait for the
+//     OpenCtx calls already admitted;
+//  2. close every Domains built on it (Domains.Close): operations in
+//     flight are aborted and waited for, their cleanup included (a
+//     half-built domain is destroyed, a guest whose save failed is
+//     resumed), while every ctx is still open;
+//  3. close the short-lived ctxs, then the driver-wide one, each in
+//     libxl's teardown order (libxl.Ctx.Close, which also aborts and
+//     waits for the operations started on it directly);
+//  4. stop the loop.
+//
+// So an operation that Close interrupts returns an error matching
+// ErrDriverClosed (or libxl.ErrClosed) and leaves no domain behind.
+// Close is idempotent.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -127,13 +169,26 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.mu.Unlock()
+	d.opening.Wait()
+
+	d.mu.Lock()
+	managers := make([]*Domains, 0, len(d.managers))
+	for m := range d.managers {
+		managers = append(managers, m)
+	}
+	d.mu.Unlock()
+	var errs []error
+	for _, m := range managers {
+		errs = append(errs, m.Close())
+	}
+
+	d.mu.Lock()
 	open := make([]*libxl.Ctx, 0, len(d.ctxs))
 	for c := range d.ctxs {
 		open = append(open, c)
 	}
 	d.mu.Unlock()
-
-	var errs []error
 	for _, c := range open {
 		errs = append(errs, c.Close())
 	}

@@ -11,7 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"sync"
 	"unsafe"
 
 	"github.com/goxl/goxl"
@@ -27,11 +27,11 @@ type startFunc func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int
 // thread is inside libxl, usually the dispatcher, and only signals a
 // channel.
 //
-// If ctx is cancelled first, runAO calls libxl_ao_abort and still waits
-// for the completion, so that the C memory the operation uses (owned by
-// the caller) can be freed as soon as runAO returns. The error then
-// matches both ErrAborted (if libxl cut the operation short) and
-// ctx.Err().
+// If ctx is cancelled first, or Close begins, runAO calls libxl_ao_abort
+// and still waits for the completion, so that the C memory the operation
+// uses (owned by the caller) can be freed as soon as runAO returns. The
+// error then matches ErrAborted (if libxl cut the operation short) and
+// ctx.Err() or ErrClosed.
 func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: op, Err: err}
@@ -44,10 +44,58 @@ func (c *Ctx) runAO(ctx context.Context, op string, start startFunc) error {
 	return c.runAOInOp(ctx, op, start)
 }
 
+// Operations in flight at Close (see doc.go, "Operations and Close").
+// Close fires closeSig before it waits for the operations: every
+// operation waiting for libxl's completion then calls libxl_ao_abort, so
+// Close ends once libxl has cut them short, not when they would have
+// finished. A cleanup (the destroy of a half-built domain, the resume of
+// a guest whose save failed) runs with cleanupAO: Close does not abort
+// it, it waits for it.
+
+// closeSignal is closed when Close begins. The zero value is ready.
+type closeSignal struct {
+	once sync.Once
+	ch   chan struct{}
+	fire sync.Once
+}
+
+func (s *closeSignal) C() <-chan struct{} {
+	s.once.Do(func() { s.ch = make(chan struct{}) })
+	return s.ch
+}
+
+// Fire is called by Close before it waits for the operations.
+func (s *closeSignal) Fire() {
+	s.C()
+	s.fire.Do(func() { close(s.ch) })
+}
+
+// aoMode says what may cut an asynchronous operation short.
+type aoMode int
+
+const (
+	// abortOnClose: the caller's context and Close abort it.
+	abortOnClose aoMode = iota
+	// cleanupAO: only the caller's context; a cleanup must finish even
+	// while Close waits for it.
+	cleanupAO
+)
+
 // runAOInOp is runAO for a caller that already holds an operation
 // (beginOp), such as a create that must destroy what it half-built: it is
-// never refused for Close, which waits for that operation to end.
+// never refused for Close, which waits for that operation to end. Close
+// aborts it like runAO; see runCleanupInOp for the cleanups.
 func (c *Ctx) runAOInOp(ctx context.Context, op string, start startFunc) error {
+	return c.runAOMode(ctx, abortOnClose, op, start)
+}
+
+// runCleanupInOp runs a cleanup within a held operation: Close waits for
+// it instead of aborting it.
+func (c *Ctx) runCleanupInOp(ctx context.Context, op string, start startFunc) error {
+	return c.runAOMode(ctx, cleanupAO, op, start)
+}
+
+func (c *Ctx) runAOMode(ctx context.Context, mode aoMode, op string, start startFunc) error {
 	if err := ctx.Err(); err != nil {
 		return &OpError{Op: op, Err: err}
 	}
@@ -72,13 +120,21 @@ func (c *Ctx) runAOInOp(ctx context.Context, op string, start startFunc) error {
 		return &OpError{Op: op, Err: Error(rc)}
 	}
 
+	var closing <-chan struct{}
+	if mode == abortOnClose {
+		closing = c.closeSig.C()
+	}
+	var cause error
 	select {
 	case rc := <-done:
 		return opResult(op, rc, nil)
 	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-closing:
+		cause = ErrClosed
 	}
 	c.abort(how)
-	return opResult(op, <-done, ctx.Err())
+	return opResult(op, <-done, cause)
 }
 
 func opResult(op string, rc int, cause error) error {
@@ -104,5 +160,15 @@ func (c *Ctx) abort(how *C.libxl_asyncop_how) {
 	exit()
 	if rc != 0 && Error(rc) != ErrNotFound && Error(rc) != ErrAborted {
 		c.opts.Logger.Warn("libxl_ao_abort failed", "err", fmt.Sprint(Error(rc)))
+	}
+}
+
+// isClosing reports whether Close has begun.
+func (c *Ctx) isClosing() bool {
+	select {
+	case <-c.closeSig.C():
+		return true
+	default:
+		return false
 	}
 }

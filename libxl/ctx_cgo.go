@@ -54,6 +54,8 @@ type Ctx struct {
 	serial     serialLock // Xen42Serialised mode only
 	serialised bool
 
+	closeSig closeSignal // fired when Close begins: operations abort (ao_cgo.go)
+
 	// deferred holds events for Options.OnEvent that arrived while the
 	// serial lock was held (Xen42Serialised only); whoever releases the
 	// serial lock runs them, so OnEvent may call the Ctx again.
@@ -220,9 +222,9 @@ func goid() uint64 {
 // one counted operation: start gets the raw libxl_ctx* and the
 // libxl_asyncop_how* to pass to libxl, and returns libxl's rc. CallAsync
 // returns after the operation completed (Close waits for that), with a
-// typed error (*OpError) when it failed. If ctx is cancelled it calls
-// libxl_ao_abort and still waits for the completion, as every goxl
-// operation does. start must not keep either pointer.
+// typed error (*OpError) when it failed. If ctx is cancelled or Close
+// begins it calls libxl_ao_abort and still waits for the completion, as
+// every goxl operation does. start must not keep either pointer.
 func (c *Ctx) CallAsync(ctx context.Context, op string, start func(raw, aoHow unsafe.Pointer) int) error {
 	return c.runAO(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.int(start(unsafe.Pointer(raw), unsafe.Pointer(how)))
@@ -409,9 +411,11 @@ func (c *Ctx) sigchldOccurred() {
 
 // Close tears the ctx down in the order that closes libvirt's race 2:
 //
-//  1. refuse new operations (ErrClosed, at once, never blocking), and
-//     wait for the operations in flight: synchronous calls, Call and
-//     CallAsync, and asynchronous operations up to their completion.
+//  1. refuse new operations (ErrClosed, at once, never blocking), abort
+//     the asynchronous operations in flight (libxl_ao_abort), and wait
+//     for the operations in flight: synchronous calls, Call and
+//     CallAsync, and asynchronous operations up to their completion and
+//     their own cleanup (doc.go, "Operations and Close").
 //     Deliveries and SIGCHLD keep flowing meanwhile, since the
 //     operations may need them;
 //  2. disable every event generator still enabled (its subscription ends
@@ -425,11 +429,11 @@ func (c *Ctx) sigchldOccurred() {
 //     deregisters its own fds in there);
 //  8. release the `user` token and the logger; detach from the loop.
 //
-// Close does not abort operations in flight; cancel their contexts to end
-// them sooner. Called from a callback it would wait for itself, so it
-// returns ErrInCallback there: on the dispatcher, inside Options.OnEvent,
-// inside Call's fn. It is idempotent; a concurrent second Close waits for
-// the first.
+// An operation Close aborted returns an error matching ErrClosed and,
+// for a create, leaves no domain. Called from a callback Close would wait
+// for itself, so it returns ErrInCallback there: on the dispatcher, inside
+// Options.OnEvent, inside Call's fn. It is idempotent; a concurrent second
+// Close waits for the first.
 func (c *Ctx) Close() error {
 	if d, ok := c.hooks.(interface{ OnDispatcher() bool }); ok && d.OnDispatcher() {
 		return ErrInCallback
@@ -444,6 +448,7 @@ func (c *Ctx) Close() error {
 func (c *Ctx) close() error {
 	c.mu.Lock()
 	c.state = ctxClosing
+	c.closeSig.Fire() // operations in flight abort, then clean up
 	for c.ops > 0 {
 		c.idle.Wait()
 	}

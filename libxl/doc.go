@@ -6,7 +6,19 @@
 // Each wrapper names the C function it calls. Errors are typed: an Error
 // for libxl's codes (errors.Is(err, libxl.ErrDomainNotFound)), an
 // *OpError for asynchronous operations, and goxl's own sentinels
-// (ErrClosed, ErrUnpatched42, ErrNotSupported).
+// (ErrClosed, ErrUnpatched42, ErrNotSupported). Config errors are
+// *ConfigError (or ConfigErrors) with a Kind that errors.Is tells apart:
+// ErrConfigSyntax, ErrConfigUnknownKey, ErrConfigNotSupported,
+// ErrConfigBadValue, all matching ErrConfig.
+//
+// # Configs
+//
+// LoadConfig / LoadConfigFile read xl's format, libxl JSON and `xl list
+// -l` output. goxl's own parser (ParseXL, libxlutil underneath) runs
+// first; a config it refuses only for xl keys it does not map goes to
+// `xl create -n` when xl is installed, and its libxl JSON is used as is.
+// Parsing runs on the caller's goroutine and holds no lock; the xl
+// process it may start is waited for (XLDryRunTimeout) before it returns.
 //
 // # Setup order
 //
@@ -26,7 +38,7 @@
 //   - Events are copied into Go values and freed (libxl_event_free) before
 //     any Go code sees them.
 //
-// # Operations and Close
+// # Admission and Close
 //
 // Every call that reaches libxl is admitted first, and admission never
 // blocks: it is granted or refused at once, so a callback that calls the
@@ -37,8 +49,8 @@
 //     asynchronous operation from its initiating call to its completion)
 //     is counted. Once Close began, new operations get ErrClosed; Close
 //     waits for the counted ones before it disables generators and frees
-//     the ctx (TestCallAsyncIsCountedByClose). Close does not abort them:
-//     cancel their contexts to end them sooner.
+//     the ctx (TestCallAsyncIsCountedByClose). Close aborts the
+//     asynchronous ones first (see "Operations and Close" below).
 //   - Call is for synchronous libxl functions (ao_how NULL). An
 //     asynchronous libxl function goxl does not wrap goes through
 //     CallAsync, which is counted until its completion; started inside
@@ -98,6 +110,25 @@
 // evgens.mu and deferredMu are leaves. Hooks take none of them, so rule
 // (a) of libxl_event.h holds: no lock a hook takes is held while calling
 // libxl.
+//
+// # Operations and Close
+//
+// An operation (CreateDomain, RestoreDomain, SaveDomain and every call
+// taking a context) is counted from its admission to the end of its own
+// cleanup. Close refuses new operations (ErrClosed), aborts the ones in
+// flight (libxl_ao_abort) and waits for them, their cleanup included,
+// before it disables event generators or frees anything: the cleanup
+// runs on the still-open ctx. A create or restore cut short by Close or
+// by its context has the domain libxl kept (4.17 keeps it on
+// ERROR_ABORTED, retain_domain in libxl_create.c) destroyed, and returns
+// an error matching ErrClosed or the context's error: an error means no
+// domain was left behind. A save that fails (a full disk, a cancelled
+// context, Close) removes its partial file and resumes a guest it had
+// suspended (libxl_domain_resume, suspend_cancel=1, as xl does), so the
+// guest runs on with its domid. Cleanups are not aborted by Close and
+// each has a one-minute bound. Call and CallAsync are counted like every
+// other operation; an asynchronous operation started inside Call's fn with
+// an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //

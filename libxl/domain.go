@@ -170,3 +170,19 @@ func ParseDomID(s string) (uint32, bool) {
 	}
 	return uint32(n), true
 }
+
+// ErrNilConfig is returned by CreateDomain, RestoreDomain's callers and
+// the driver's Create for a nil Config, including a nil *DomainConfig
+// (what a failed parse returns): nothing is built.
+var ErrNilConfig = errors.New("libxl: nil domain config")
+
+// IsNilConfig reports a nil Config, or one holding a nil pointer.
+func IsNilConfig(cfg Config) bool {
+	switch c := cfg.(type) {
+	case nil:
+		return true
+	case *DomainConfig:
+		return c == nil
+	}
+	return false
+}

@@ -51,6 +51,18 @@ func (c *Ctx) DomainInfo(domid uint32) (DomainInfo, error) {
 		return DomainInfo{}, err
 	}
 	defer exit()
+	return domainInfo(raw, domid)
+}
+
+// domainInfoInOp is DomainInfo within a held operation (its cleanup may
+// run while Close waits for it).
+func (c *Ctx) domainInfoInOp(domid uint32) (DomainInfo, error) {
+	raw, exit := c.enterInOp()
+	defer exit()
+	return domainInfo(raw, domid)
+}
+
+func domainInfo(raw *C.libxl_ctx, domid uint32) (DomainInfo, error) {
 	var info C.libxl_dominfo
 	C.libxl_dominfo_init(&info)
 	defer C.libxl_dominfo_dispose(&info)
@@ -160,19 +172,29 @@ func (c *Ctx) LookupDomain(s string) (DomainInfo, error) {
 // initiating call builds the domain synchronously for seconds.
 //
 // The libxl_domain_config and the domid libxl writes later live in C
-// memory until the operation has completed. If the create fails or ctx is
-// cancelled, whatever was built is destroyed before CreateDomain returns:
-// an error means no domain was left behind (a failed cleanup is joined to
-// the error). Cancellation gives an error matching context.Canceled.
+// memory until the operation has completed. If the create fails, ctx is
+// cancelled or Close begins, whatever was built is destroyed before
+// CreateDomain returns, on this ctx (Close waits for that): an error
+// means no domain was left behind (a failed cleanup is joined to the
+// error). Cancellation gives an error matching context.Canceled; Close,
+// one matching ErrClosed.
 func (c *Ctx) CreateDomain(ctx context.Context, cfg Config) (uint32, error) {
 	return c.create(ctx, "libxl_domain_create_new", cfg, -1)
 }
 
 func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) (uint32, error) {
-	raw, exit, err := c.enter()
+	if IsNilConfig(cfg) {
+		return 0, ErrNilConfig
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, &OpError{Op: op, Err: err}
+	}
+	end, err := c.beginOp()
 	if err != nil {
 		return 0, err
 	}
+	defer end()
+	raw, exit := c.enterInOp()
 	d, err := buildConfig(raw, cfg)
 	exit()
 	if err != nil {
@@ -192,7 +214,7 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		defer C.goxl_restore_params_free(params)
 	}
 
-	err = c.runAO(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	err = c.runAOInOp(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		if restoreFD >= 0 {
 			return C.goxl_domain_create_restore(raw, d, domid, C.int(restoreFD), params, how)
 		}
@@ -204,11 +226,19 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		// nothing to exist, so undo it.
 		err = &OpError{Op: op, Err: ctx.Err()}
 	}
+	if err == nil && c.isClosing() {
+		// Completed while Close began: the caller could not use the
+		// domain through this ctx any more; undo it as for a cancel.
+		err = &OpError{Op: op, Err: ErrClosed}
+	}
 	if err == nil {
 		return id, nil
 	}
+	// libxl 4.17 keeps the domain on ERROR_ABORTED (retain_domain in
+	// libxl_create.c) and writes its domid: destroy it here, on this
+	// still-open ctx.
 	if id != invalidDomID && id != 0 {
-		if cerr := c.cleanupDomain(id); cerr != nil {
+		if cerr := c.cleanupDomainInOp(id); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup of half-built domain %d: %w", id, cerr))
 		}
 	}
@@ -216,18 +246,40 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 }
 
 // cleanupDomain destroys a half-built domain if it still exists. It uses
-// a fresh context: the caller's may be the cancelled one.
-func (c *Ctx) cleanupDomain(domid uint32) error {
-	if _, err := c.DomainInfo(domid); errors.Is(err, ErrDomainNotFound) {
+// a fresh context (the caller's may be the cancelled one) and is not cut
+// short by Close, which waits for it.
+func (c *Ctx) cleanupDomainInOp(domid uint32) error {
+	if _, err := c.domainInfoInOp(domid); errors.Is(err, ErrDomainNotFound) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := c.DestroyDomain(ctx, domid)
+	err := c.runCleanupInOp(ctx, fmt.Sprintf("libxl_domain_destroy(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+		return C.libxl_domain_destroy(raw, C.uint32_t(domid), how)
+	})
 	if errors.Is(err, ErrDomainNotFound) {
 		return nil
 	}
 	return err
+}
+
+// resumeIfSuspended undoes a failed save, as xl does
+// (libxl_domain_resume with suspend_cancel=1: the guest's suspend
+// hypercall returns "cancelled" and it runs on where it stopped). A
+// domain that was never suspended is left alone.
+func (c *Ctx) resumeIfSuspendedInOp(domid uint32) error {
+	info, err := c.domainInfoInOp(domid)
+	if err != nil {
+		return err
+	}
+	if !info.Shutdown || info.ShutdownReason != ShutdownSuspend {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.runCleanupInOp(ctx, fmt.Sprintf("libxl_domain_resume(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+		return C.libxl_domain_resume(raw, C.uint32_t(domid), 1, how)
+	})
 }
 
 type domidOp func(raw *C.libxl_ctx, domid C.uint32_t, how *C.libxl_asyncop_how) C.int
@@ -332,13 +384,40 @@ type saveHeader struct {
 
 // SaveDomain saves a domain to path as `xl save` does: xl's header with
 // the domain's libxl JSON config, then the stream of libxl_domain_suspend.
-// The domain is left shut down (reason suspend); the caller destroys it,
-// or resumes it. A failed save removes the file.
+// On success the domain is left shut down (reason suspend) and the
+// caller destroys it. On failure (a full disk, a cancelled ctx, Close)
+// the partial file is removed and, as xl does, a guest that was already
+// suspended is resumed (libxl_domain_resume, suspend_cancel=1), on this
+// ctx before SaveDomain returns: it runs on as it was, with its domid.
 func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err error) {
-	cfg, err := c.RetrieveDomainConfig(ctx, domid)
+	if err := ctx.Err(); err != nil {
+		return &OpError{Op: "save", Err: err}
+	}
+	end, err := c.beginOp()
 	if err != nil {
 		return err
 	}
+	defer end()
+	d := C.goxl_config_new()
+	if d == nil {
+		return ErrNoMem
+	}
+	defer C.goxl_config_free(d)
+	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_retrieve_domain_configuration(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+		return C.libxl_retrieve_domain_configuration(r, C.uint32_t(domid), d, how)
+	})
+	if err != nil {
+		return err
+	}
+	raw, exit := c.enterInOp()
+	js := C.libxl_domain_config_to_json(raw, d)
+	exit()
+	if js == nil {
+		return &OpError{Op: "libxl_domain_config_to_json", Err: ErrFail}
+	}
+	cfg := JSONConfig(C.GoString(js))
+	C.free(unsafe.Pointer(js))
+
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -349,12 +428,23 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 		}
 		if err != nil {
 			os.Remove(path)
+			if rerr := c.resumeIfSuspendedInOp(domid); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("resume of domain %d after the failed save: %w", domid, rerr))
+			}
 		}
 	}()
 	if err := writeSaveHeader(f, cfg); err != nil {
 		return err
 	}
-	return c.SuspendDomain(ctx, domid, int(f.Fd()))
+	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+		return C.libxl_domain_suspend(r, C.uint32_t(domid), C.int(f.Fd()), 0, how)
+	})
+	if err == nil {
+		// The data must be on disk: a full file system may only tell
+		// at fsync or close.
+		err = f.Sync()
+	}
+	return err
 }
 
 func writeSaveHeader(w io.Writer, cfg JSONConfig) error {

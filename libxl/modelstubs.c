@@ -73,6 +73,7 @@ WEAK int libxl_domain_reboot(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop
 WEAK int libxl_domain_pause(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how *ao_how) { return ERROR_NI; }
 WEAK int libxl_domain_unpause(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how *ao_how) { return ERROR_NI; }
 WEAK int libxl_domain_suspend(libxl_ctx *ctx, uint32_t domid, int fd, int flags, const libxl_asyncop_how *ao_how) { return ERROR_NI; }
+WEAK int libxl_domain_resume(libxl_ctx *ctx, uint32_t domid, int suspend_cancel, const libxl_asyncop_how *ao_how) { return ERROR_NI; }
 WEAK int libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid, libxl_domain_config *d_config,
                                              const libxl_asyncop_how *ao_how) { return ERROR_NI; }
 

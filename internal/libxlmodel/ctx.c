@@ -672,24 +672,12 @@ void libxl_dominfo_list_free(libxl_dominfo *list, int nb_domain)
 int libxl_domain_info(libxl_ctx *p, libxl_dominfo *info_r, uint32_t domid)
 {
     model_ctx *c = model_enter_locked(p, "libxl_domain_info");
-    libxl_dominfo *list;
-    int n = 0, i, rc = ERROR_DOMAIN_NOTFOUND;
+    int rc;
     if (!c)
         return ERROR_FAIL;
-    /* dom0 and the ctx's fake domains, as libxl_list_domain sees them. */
-    list = model_domains_list(c, &n);
+    /* dom0 and the fake host's domains, as libxl_list_domain sees them. */
+    rc = model_domains_info(domid, info_r);
     model_ctx_unlock(c);
-    if (!list)
-        return ERROR_NOMEM;
-    for (i = 0; i < n; i++) {
-        if (list[i].domid == domid) {
-            if (info_r)
-                *info_r = list[i];
-            rc = 0;
-            break;
-        }
-    }
-    free(list);
     return rc;
 }
 
@@ -699,13 +687,44 @@ struct libxl__evgen_domain_death {
     model_evgen g;
 };
 
+static void emit_event(model_ctx *ctx, void *arg, int rc);
+
+static void evgen_emit(model_egc *egc, model_evgen *g, libxl_event_type type, int reason)
+{
+    libxl_event *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return;
+    ev->domid = g->domid;
+    ev->for_user = g->user;
+    ev->type = type;
+    if (type == LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN)
+        ev->u.domain_shutdown.shutdown_reason = (uint8_t)reason;
+    model_egc_defer(egc, emit_event, ev, 0);
+}
+
+/* The "@releaseDomain" watch fired: like libxl's
+ * domain_death_xswatch_callback, compare every evgen of this ctx with the
+ * host's domains and report each shutdown and each death once per evgen. */
 static void watch_fd_ready(model_egc *egc, model_reg *r, short revents)
 {
     char buf[64];
-    (void)egc;
+    model_evgen *g;
     (void)revents;
     while (read(r->fd, buf, sizeof buf) > 0)
         ;
+    for (g = egc->ctx->evgens; g; g = g->next) {
+        bool shutdown = false;
+        int reason = 0;
+        if (g->death_reported)
+            continue;
+        if (model_domains_state(g->domid, &shutdown, &reason) < 0) {
+            evgen_emit(egc, g, LIBXL_EVENT_TYPE_DOMAIN_DEATH, 0);
+            g->death_reported = true;
+        } else if (shutdown && !g->shutdown_reported) {
+            evgen_emit(egc, g, LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN, reason);
+            g->shutdown_reported = true;
+        }
+    }
 }
 
 static const model_reg_ops watch_ops = {.fd_ready = watch_fd_ready};
@@ -739,6 +758,7 @@ int libxl_evenable_domain_death(libxl_ctx *p, uint32_t domid, libxl_ev_user user
             c->watch_reg = NULL;
             goto out;
         }
+        model_domains_watch_add(c->watch_fds[1]);
         /* The first watch fires at once in libxl too. */
         if (write(c->watch_fds[1], "w", 1) < 0) {
         }
@@ -762,6 +782,7 @@ static void watch_drop(model_egc *egc, model_ctx *c)
         model_fd_deregister(egc, c->watch_reg);
     c->watch_reg = NULL;
     if (c->watch_fds[0] >= 0) {
+        model_domains_watch_remove(c->watch_fds[1]);
         close(c->watch_fds[0]);
         close(c->watch_fds[1]);
     }

@@ -174,6 +174,17 @@ int libxlmodel_run(libxl_ctx *ctx, const libxlmodel_workload *w,
  * must deliver meanwhile. */
 int libxlmodel_domain_scenario(libxl_ctx *ctx, int rounds, int async);
 
+/* The fake host's domains (domains.c): one table for the process, seen by
+ * every ctx. reset forgets them all; a create delay makes
+ * libxl_domain_create_new take that long (0: at once); copy lists the
+ * live domids (returns how many there are). */
+void libxlmodel_domains_reset(void);
+void libxlmodel_set_create_delay_ms(int ms);
+/* libxl_domain_suspend takes delay_ms; with fails it ends in ERROR_FAIL
+ * (a full disk), leaving the domain suspended as libxl does. */
+void libxlmodel_set_save_behaviour(int delay_ms, int fails);
+int libxlmodel_domains_copy(uint32_t *out, int max);
+
 /* ---- One-shot race timeouts (race.c) ----
  *
  * For tests of an application's serialisation: each function is a libxl
@@ -213,6 +224,10 @@ void libxlmodel_race_counters_read(libxlmodel_race_counters *out);
  * ctx freed with it still registered is the violation
  * ctx_free_with_registrations. Close the fd after libxl_ctx_free. */
 int libxlmodel_hold_fd(libxl_ctx *ctx);
+
+/* How long the child that libxl_domain_destroy forks (Mode417, mainloop
+ * SIGCHLD mode) lives before it exits; < 0 restores the default, 1-2 ms. */
+void libxlmodel_set_destroy_child_us(int us);
 
 /* ---- Reference application loop (refloop.c) ---- */
 

@@ -210,6 +210,7 @@ typedef struct model_ao {
 typedef struct model_evgen {
     uint64_t user;
     uint32_t domid;
+    bool shutdown_reported, death_reported; /* once each, as libxl's evgens */
     struct model_evgen *next;
 } model_evgen;
 
@@ -400,6 +401,12 @@ pid_t model_child_fork(model_ctx *ctx, int sleep_us, int exit_code,
 /* ctx locked. Returns a calloc'd list including dom0. */
 libxl_dominfo *model_domains_list(model_ctx *ctx, int *n_out);
 void model_domains_ctx_free(model_ctx *ctx);
+/* The host's domain table (any lock state; its own lock is a leaf). */
+int model_domains_info(uint32_t domid, libxl_dominfo *info);
+int model_domains_state(uint32_t domid, bool *shutdown, int *reason);
+/* A ctx's watch pipe joins/leaves the "@releaseDomain" watchers. */
+void model_domains_watch_add(int wfd);
+void model_domains_watch_remove(int wfd);
 void model_fill_dominfo(libxl_dominfo *d, uint32_t domid, bool paused, bool shutdown);
 /* Event generation for evgens (ctx.c): queues DOMAIN_SHUTDOWN/DEATH. */
 void model_evgen_domain_event(model_egc *egc, model_ctx *ctx, uint32_t domid,

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,42 +130,59 @@ func TestDestroyDuringCreate(t *testing.T) {
 }
 
 // Race 2: a ctx is closed while its operation's timeouts are pending.
-// Close waits for the operation, disables the watch, closes the gate,
-// reaps what is left and frees the ctx; nothing reaches it afterwards.
+// The operation is a shutdown of a paused guest: libxl writes the
+// request and waits for the guest's acknowledgement with a timeout that
+// a paused guest never lets expire early, so a timeout really is live
+// when Close begins. Close aborts the shutdown, waits for it, disables
+// the watches, closes the gate, reaps what is left (the aborted wait's
+// cancelled timeout, when the dispatcher has not delivered it yet) and
+// frees the ctx; nothing reaches it afterwards.
 func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
 	e := setup(t)
-	d, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, "closer", nil), driver.CreateOptions{})
+	d, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, "closer", nil), driver.CreateOptions{Paused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	domid := d.Snapshot().DomID
 	reapedBefore := e.drv.Loop().Stats().Reaped
-	for i := 0; i < 5; i++ {
+	rounds, pendingAtClose := 0, 0
+	for ; rounds < 12; rounds++ {
+		base := e.drv.Loop().Stats().Timeouts
 		c, err := e.drv.OpenCtx()
 		if err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() {
-			// pause/unpause take ao_how in 4.17 and register libxl's
-			// QMP/xenstore timeouts.
-			if err := c.PauseDomain(context.Background(), domid); err != nil {
-				done <- err
-				return
-			}
-			done <- c.UnpauseDomain(context.Background(), domid)
-		}()
-		time.Sleep(time.Duration(i) * 3 * time.Millisecond)
-		closeErr := c.Close() // while the operation and its timeouts are live
+		go func() { done <- c.ShutdownDomain(context.Background(), domid) }()
+		// Wait until libxl's acknowledgement timeout is registered.
+		deadline := time.Now().Add(30 * time.Second)
+		for e.drv.Loop().Stats().Timeouts <= base && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if e.drv.Loop().Stats().Timeouts > base {
+			pendingAtClose++
+		}
+		closeErr := c.Close() // while the shutdown waits with its timeout armed
 		opErr := <-done
 		if closeErr != nil {
 			t.Fatalf("close: %v", closeErr)
 		}
-		if opErr != nil && !errors.Is(opErr, libxl.ErrClosed) {
-			t.Fatalf("operation: %v", opErr)
+		if !errors.Is(opErr, libxl.ErrClosed) {
+			t.Fatalf("shutdown interrupted by Close: %v, want ErrClosed", opErr)
+		}
+		if e.drv.Loop().Stats().Reaped > reapedBefore && rounds >= 2 {
+			rounds++
+			break
 		}
 	}
-	t.Logf("timeouts reaped at close: %d", e.drv.Loop().Stats().Reaped-reapedBefore)
+	reaped := e.drv.Loop().Stats().Reaped - reapedBefore
+	t.Logf("rounds: %d, with a timeout pending at Close: %d, registrations reaped at close: %d", rounds, pendingAtClose, reaped)
+	if pendingAtClose == 0 {
+		t.Fatal("no timeout was pending when Close began: the test proved nothing")
+	}
+	if reaped == 0 {
+		t.Fatal("Close never reaped a pending registration")
+	}
 	if err := e.doms.Destroy(ctxT(t, time.Minute), strconv.Itoa(int(domid))); err != nil {
 		t.Fatal(err)
 	}
@@ -171,12 +190,24 @@ func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
 	e.checkHooks("close with timeouts pending")
 }
 
-// soakCycles is GOXL_SOAK_CYCLES or 50.
+// soakCycles is GOXL_SOAK_CYCLES or 200.
 func soakCycles() int {
 	if n, err := strconv.Atoi(os.Getenv("GOXL_SOAK_CYCLES")); err == nil && n > 0 {
 		return n
 	}
-	return 50
+	return 200
+}
+
+// rssKB is the process's resident set (VmRSS of /proc/self/status).
+func rssKB() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
 
 // A soak of create/destroy cycles in one boot: fds, goroutines and
@@ -198,7 +229,8 @@ func TestSoakCreateDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.checkHooks("warm-up cycle")
-	baseFD, baseLoop := countFDs(), e.drv.Loop().Stats()
+	runtime.GC()
+	baseFD, baseLoop, baseG, baseRSS := countFDs(), e.drv.Loop().Stats(), runtime.NumGoroutine(), rssKB()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, cycles)
@@ -231,6 +263,21 @@ func TestSoakCreateDestroy(t *testing.T) {
 	after := e.drv.Loop().Stats()
 	if after.FDRegs != baseLoop.FDRegs || after.Timeouts != baseLoop.Timeouts || after.Bindings != baseLoop.Bindings {
 		t.Errorf("registrations after the soak: %+v, baseline %+v", after, baseLoop)
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseG && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > baseG {
+		t.Errorf("goroutines after the soak: %d, baseline %d", g, baseG)
+	}
+	runtime.GC()
+	rss := rssKB()
+	t.Logf("soak: RSS before %d KiB, after %d KiB (%+d KiB over %d cycles)", baseRSS, rss, rss-baseRSS, cycles)
+	// Heap and C allocations of 200 cycles: a leak of even 1 KiB per
+	// libxl object would show as several MiB. Allow the allocators'
+	// slack, not a per-cycle growth.
+	if rss-baseRSS > 16*1024 {
+		t.Errorf("RSS grew by %d KiB over %d cycles", rss-baseRSS, cycles)
 	}
 	e.checkHooks("soak")
 }

@@ -1,0 +1,47 @@
+//go:build libxlmodel
+
+package libxlmodel
+
+/*
+#include "libxlmodel.h"
+*/
+import "C"
+
+import "unsafe"
+
+// ResetDomains forgets every fake domain and the create delay: a test
+// that checks for orphans starts from an empty host.
+func ResetDomains() { C.libxlmodel_domains_reset() }
+
+// SetCreateDelay makes libxl_domain_create_new take ms milliseconds (the
+// build of a real domain takes seconds), so that a test can close or
+// cancel in the middle of it. 0 completes at once.
+func SetCreateDelay(ms int) { C.libxlmodel_set_create_delay_ms(C.int(ms)) }
+
+// SetSaveBehaviour makes libxl_domain_suspend take delayMS and, with
+// fail, end in ERROR_FAIL (as on a full disk), leaving the domain
+// suspended (shut down, reason suspend) as libxl 4.17 does.
+func SetSaveBehaviour(delayMS int, fail bool) {
+	f := 0
+	if fail {
+		f = 1
+	}
+	C.libxlmodel_set_save_behaviour(C.int(delayMS), C.int(f))
+}
+
+// Domains returns the domids of the fake host's domains (dom0 excluded),
+// whichever ctx built them: a domain that outlived its create's error is
+// an orphan.
+func Domains() []uint32 {
+	for {
+		buf := make([]uint32, 64)
+		n := int(C.libxlmodel_domains_copy((*C.uint32_t)(unsafe.Pointer(&buf[0])), C.int(len(buf))))
+		if n <= len(buf) {
+			return buf[:n]
+		}
+		buf = make([]uint32, n)
+		if m := int(C.libxlmodel_domains_copy((*C.uint32_t)(unsafe.Pointer(&buf[0])), C.int(len(buf)))); m <= n {
+			return buf[:m]
+		}
+	}
+}
