@@ -101,8 +101,11 @@ say "xenstored answers after ${T2}s"
 timeout 120 xenstore-write -s /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
 say "dom0 name written after $(up)s"
 # Guest consoles are logged to /var/log/xen/console/guest-NAME.log.
-/usr/sbin/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console ||
-	setup_failed "xenconsoled"
+# 4.2's xenconsoled does not daemonize when its parent is PID 1
+# (daemonize(): `if (getppid() == 1) return;`): start it in the background.
+/usr/sbin/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console &
+sleep 1
+kill -0 $! 2>/dev/null || setup_failed "xenconsoled"
 say "xenconsoled started after $(up)s"
 
 T3=$(up)
