@@ -97,6 +97,11 @@ done
 
 T2=$(up)
 say "xenstored answers after ${T2}s"
+# 4.2's libxl_ctx_alloc stats /var/run/xenstored.pid ("Is xenstore daemon
+# running?"); write it if the daemon did not.
+mkdir -p /var/run
+[ -e /var/run/xenstored.pid ] || pidof xenstored oxenstored | cut -d' ' -f1 >/var/run/xenstored.pid
+ls -l /var/run/xenstored.pid /run/xenstored.pid 2>&1 | sed 's/^/xenvm-init: /'
 # What 4.2's xencommons does in place of xen-init-dom0.
 timeout 120 xenstore-write -s /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
 say "dom0 name written after $(up)s"
