@@ -408,7 +408,7 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 	}
 	defer C.goxl_config_free(d)
 	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_retrieve_domain_configuration(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
-		return C.libxl_retrieve_domain_configuration(r, C.uint32_t(domid), d, how)
+		return C.goxl_retrieve_domain_configuration(r, C.uint32_t(domid), d, how)
 	})
 	if err != nil {
 		return err

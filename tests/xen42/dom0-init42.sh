@@ -97,14 +97,24 @@ done
 
 T2=$(up)
 say "xenstored answers after ${T2}s"
+# 4.2's libxl_ctx_alloc stats /var/run/xenstored.pid ("Is xenstore daemon
+# running?"); write it if the daemon did not.
+mkdir -p /var/run
+[ -e /var/run/xenstored.pid ] || pidof xenstored oxenstored | cut -d' ' -f1 >/var/run/xenstored.pid
+ls -l /var/run/xenstored.pid /run/xenstored.pid 2>&1 | sed 's/^/xenvm-init: /'
 # What 4.2's xencommons does in place of xen-init-dom0.
-xenstore-write /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
+timeout 120 xenstore-write -s /local/domain/0/name Domain-0 || setup_failed "xenstore-write dom0 name"
+say "dom0 name written after $(up)s"
 # Guest consoles are logged to /var/log/xen/console/guest-NAME.log.
-/usr/sbin/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console ||
-	setup_failed "xenconsoled"
+# 4.2's xenconsoled does not daemonize when its parent is PID 1
+# (daemonize(): `if (getppid() == 1) return;`): start it in the background.
+/usr/sbin/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console &
+sleep 1
+kill -0 $! 2>/dev/null || setup_failed "xenconsoled"
+say "xenconsoled started after $(up)s"
 
 T3=$(up)
-say "xen 4.2 toolstack: $(xl info 2>/dev/null | grep -E '^xen_(major|minor|extra)' | tr -s ' ' | tr '\n' ' ')"
+say "xen 4.2 toolstack: $(timeout 120 xl info 2>&1 | grep -E '^xen_(major|minor|extra)' | tr -s ' ' | tr '\n' ' ')"
 say "xen toolstack ready after ${T3}s ($XENSTORED; modules+xenfs $T0-$T1, xenstored $T1-$T2, init-dom0+xenconsoled $T2-$T3)"
 
 if [ "$SHELL_MODE" = 1 ]; then
