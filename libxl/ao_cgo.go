@@ -121,6 +121,9 @@ func (c *Ctx) runAOMode(ctx context.Context, mode aoMode, op string, start start
 	if rc != 0 {
 		// libxl does not call back when the initiating call fails.
 		token.Release()
+		if err, ok := notInAPIResult(op, rc); ok {
+			return err
+		}
 		return &OpError{Op: op, Err: Error(rc)}
 	}
 

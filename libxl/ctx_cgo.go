@@ -222,9 +222,9 @@ func goid() uint64 {
 // one counted operation: start gets the raw libxl_ctx* and the
 // libxl_asyncop_how* to pass to libxl, and returns libxl's rc. CallAsync
 // returns after the operation completed (Close waits for that), with a
-// typed error (*OpError) when it failed. If ctx is cancelled it calls
-// libxl_ao_abort and still waits for the completion, as every goxl
-// operation does. start must not keep either pointer.
+// typed error (*OpError) when it failed. If ctx is cancelled or Close
+// begins it calls libxl_ao_abort and still waits for the completion, as
+// every goxl operation does. start must not keep either pointer.
 func (c *Ctx) CallAsync(ctx context.Context, op string, start func(raw, aoHow unsafe.Pointer) int) error {
 	return c.runAO(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.int(start(unsafe.Pointer(raw), unsafe.Pointer(how)))
@@ -405,7 +405,7 @@ func (c *Ctx) sigchldOccurred() {
 	defer c.unpin()
 	c.lockSerial(serialSigchld)
 	defer c.unlockSerial(serialSigchld)
-	C.libxl_childproc_sigchld_occurred(c.raw)
+	C.goxl_childproc_sigchld_occurred(c.raw)
 	c.sigchldForwards.Add(1)
 }
 
@@ -430,10 +430,10 @@ func (c *Ctx) sigchldOccurred() {
 //  8. release the `user` token and the logger; detach from the loop.
 //
 // An operation Close aborted returns an error matching ErrClosed and,
-// for a create, leaves no domain. Called from a callback it would wait for itself, so it
-// returns ErrInCallback there: on the dispatcher, inside Options.OnEvent,
-// inside Call's fn. It is idempotent; a concurrent second Close waits for
-// the first.
+// for a create, leaves no domain. Called from a callback Close would wait
+// for itself, so it returns ErrInCallback there: on the dispatcher, inside
+// Options.OnEvent, inside Call's fn. It is idempotent; a concurrent second
+// Close waits for the first.
 func (c *Ctx) Close() error {
 	if d, ok := c.hooks.(interface{ OnDispatcher() bool }); ok && d.OnDispatcher() {
 		return ErrInCallback

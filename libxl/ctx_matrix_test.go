@@ -125,6 +125,25 @@ func matrixMethods() map[string]func(m *matrixEnv) error {
 			m.keep(s)
 			return err
 		},
+		"HostInfo":        func(m *matrixEnv) error { _, err := m.c.HostInfo(); return err },
+		"SetMemoryTarget": func(m *matrixEnv) error { return m.c.SetMemoryTarget(m.domid, 65536) },
+		"DomainName":      func(m *matrixEnv) error { _, err := m.c.DomainName(m.domid); return err },
+		"StartTime":       func(m *matrixEnv) error { _, err := m.c.StartTime(m.domid); return err },
+		"SendTrigger":     func(m *matrixEnv) error { return m.c.SendTrigger(bg, m.domid, TriggerPower) },
+		"ResumeDomain":    func(m *matrixEnv) error { return m.c.ResumeDomain(bg, m.domid) },
+		"ListVCPUs":       func(m *matrixEnv) error { _, err := m.c.ListVCPUs(m.domid); return err },
+		"SetVCPUsOnline":  func(m *matrixEnv) error { return m.c.SetVCPUsOnline(bg, m.domid, 1, 1) },
+		"StoreUserdata":   func(m *matrixEnv) error { return m.c.StoreUserdata(m.domid, "goxl-matrix", []byte("x")) },
+		"RetrieveUserdata": func(m *matrixEnv) error {
+			_, err := m.c.RetrieveUserdata(m.domid, "goxl-matrix")
+			return err
+		},
+		"UnlinkUserdata": func(m *matrixEnv) error { return m.c.UnlinkUserdata(m.domid, "goxl-matrix") },
+		"CoreDumpDomain": func(m *matrixEnv) error {
+			return m.c.CoreDumpDomain(bg, m.domid, filepath.Join(m.dir, fmt.Sprintf("core-%d", rand.Int())))
+		},
+		"RenameDomain":    func(m *matrixEnv) error { return m.c.RenameDomain(m.domid, "m", "m2") },
+		"SoftResetDomain": func(m *matrixEnv) error { return m.c.SoftResetDomain(bg, m.domid, matrixCfg) },
 		"WatchDomainDeath": func(m *matrixEnv) error {
 			s, err := m.c.WatchDomainDeath(m.domid, WatchOptions{})
 			m.keep(s)
@@ -143,7 +162,7 @@ func typedError(err error) bool {
 	var cfgErrs ConfigErrors
 	var pathErr *fs.PathError
 	return errors.Is(err, ErrClosed) || errors.Is(err, ErrInCallback) || errors.Is(err, ErrDisaster) ||
-		errors.Is(err, ErrNoSuchDomain) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, ErrNoSuchDomain) || errors.Is(err, ErrNoUserdata) || errors.Is(err, context.Canceled) ||
 		errors.As(err, &code) || errors.As(err, &cfgErr) || errors.As(err, &cfgErrs) || errors.As(err, &pathErr)
 }
 

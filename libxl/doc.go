@@ -6,7 +6,19 @@
 // Each wrapper names the C function it calls. Errors are typed: an Error
 // for libxl's codes (errors.Is(err, libxl.ErrDomainNotFound)), an
 // *OpError for asynchronous operations, and goxl's own sentinels
-// (ErrClosed, ErrUnpatched42, ErrNotSupported).
+// (ErrClosed, ErrUnpatched42, ErrNotSupported). Config errors are
+// *ConfigError (or ConfigErrors) with a Kind that errors.Is tells apart:
+// ErrConfigSyntax, ErrConfigUnknownKey, ErrConfigNotSupported,
+// ErrConfigBadValue, all matching ErrConfig.
+//
+// # Configs
+//
+// LoadConfig / LoadConfigFile read xl's format, libxl JSON and `xl list
+// -l` output. goxl's own parser (ParseXL, libxlutil underneath) runs
+// first; a config it refuses only for xl keys it does not map goes to
+// `xl create -n` when xl is installed, and its libxl JSON is used as is.
+// Parsing runs on the caller's goroutine and holds no lock; the xl
+// process it may start is waited for (XLDryRunTimeout) before it returns.
 //
 // # Setup order
 //
@@ -26,7 +38,7 @@
 //   - Events are copied into Go values and freed (libxl_event_free) before
 //     any Go code sees them.
 //
-// # Operations and Close
+// # Admission and Close
 //
 // Every call that reaches libxl is admitted first, and admission never
 // blocks: it is granted or refused at once, so a callback that calls the
@@ -37,8 +49,8 @@
 //     asynchronous operation from its initiating call to its completion)
 //     is counted. Once Close began, new operations get ErrClosed; Close
 //     waits for the counted ones before it disables generators and frees
-//     the ctx (TestCallAsyncIsCountedByClose). Close does not abort them:
-//     cancel their contexts to end them sooner.
+//     the ctx (TestCallAsyncIsCountedByClose). Close aborts the
+//     asynchronous ones first (see "Operations and Close" below).
 //   - Call is for synchronous libxl functions (ao_how NULL). An
 //     asynchronous libxl function goxl does not wrap goes through
 //     CallAsync, which is counted until its completion; started inside
@@ -119,8 +131,9 @@
 // (a NULL abort hook), and save and restore share its stream machinery.
 // Close and cancellation wait for them to finish and then undo them
 // (the restored domain is destroyed; the saved guest resumed, its file
-// removed), with the same errors. Operations started through Call with
-// a raw pointer are not counted (CallAsync's are).
+// removed), with the same errors. Call and CallAsync are counted like
+// every other operation; an asynchronous operation started inside Call's
+// fn with an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //

@@ -75,7 +75,7 @@ func domainInfo(raw *C.libxl_ctx, domid uint32) (DomainInfo, error) {
 func dominfoFromC(raw *C.libxl_ctx, info *C.libxl_dominfo) DomainInfo {
 	d := DomainInfo{
 		DomID:          uint32(info.domid),
-		Type:           domainTypeName[info.domain_type],
+		Type:           domainTypeName[C.goxl_dominfo_type(info)],
 		Running:        bool(info.running),
 		Blocked:        bool(info.blocked),
 		Paused:         bool(info.paused),
@@ -306,28 +306,28 @@ func (c *Ctx) DestroyDomain(ctx context.Context, domid uint32) error {
 // wait for EventDomainShutdown for that.
 func (c *Ctx) ShutdownDomain(ctx context.Context, domid uint32) error {
 	return c.domidAO(ctx, "libxl_domain_shutdown", domid, func(r *C.libxl_ctx, d C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_domain_shutdown(r, d, h)
+		return C.goxl_domain_shutdown(r, d, h)
 	})
 }
 
 // RebootDomain asks the guest to reboot (libxl_domain_reboot).
 func (c *Ctx) RebootDomain(ctx context.Context, domid uint32) error {
 	return c.domidAO(ctx, "libxl_domain_reboot", domid, func(r *C.libxl_ctx, d C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_domain_reboot(r, d, h)
+		return C.goxl_domain_reboot(r, d, h)
 	})
 }
 
 // PauseDomain pauses a domain (libxl_domain_pause).
 func (c *Ctx) PauseDomain(ctx context.Context, domid uint32) error {
 	return c.domidAO(ctx, "libxl_domain_pause", domid, func(r *C.libxl_ctx, d C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_domain_pause(r, d, h)
+		return C.goxl_domain_pause(r, d, h)
 	})
 }
 
 // UnpauseDomain unpauses a domain (libxl_domain_unpause).
 func (c *Ctx) UnpauseDomain(ctx context.Context, domid uint32) error {
 	return c.domidAO(ctx, "libxl_domain_unpause", domid, func(r *C.libxl_ctx, d C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_domain_unpause(r, d, h)
+		return C.goxl_domain_unpause(r, d, h)
 	})
 }
 
@@ -350,7 +350,7 @@ func (c *Ctx) RetrieveDomainConfig(ctx context.Context, domid uint32) (JSONConfi
 	}
 	defer C.goxl_config_free(d)
 	err := c.domidAO(ctx, "libxl_retrieve_domain_configuration", domid, func(r *C.libxl_ctx, id C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_retrieve_domain_configuration(r, id, d, h)
+		return C.goxl_retrieve_domain_configuration(r, id, d, h)
 	})
 	if err != nil {
 		return "", err

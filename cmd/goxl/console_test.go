@@ -168,35 +168,44 @@ func TestConsoleVerb(t *testing.T) {
 	}
 }
 
-// create -c attaches to the new domain's console once it is created.
-func TestCreateAttachesConsole(t *testing.T) {
-	userMaster, _, userTerm := openPty(t)
-	consMaster, consPath, _ := openPty(t)
-	f := newFake()
-	f.tty = consPath
+// create -c and restore -c attach to the new domain's console.
+func TestCreateAndRestoreAttachConsole(t *testing.T) {
 	cfg := writeCfg(t, guestCfg)
-	var out lockedBuffer
-	var errw bytes.Buffer
-	e := &env{ctx: context.Background(), out: &out, errw: &errw, stdin: userTerm, open: func(*env, openOptions) (Backend, error) { return f, nil }}
-	done := make(chan int, 1)
-	go func() { done <- e.run([]string{"create", cfg, "-c"}) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for termios(t, userTerm).Lflag&unix.ICANON != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	consMaster.Write([]byte("booting\r\n"))
-	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "booting") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	userMaster.Write([]byte{escapeChar})
-	select {
-	case code := <-done:
-		if code != exitOK || !strings.Contains(out.String(), "booting") || len(f.created) != 1 || f.calls[len(f.calls)-1] != "console g" {
-			t.Errorf("exit %d, stdout %q, calls %q, stderr %q", code, out.String(), f.calls, errw.String())
+	save := writeCfg(t, "not really a save file")
+	for _, tc := range []struct {
+		args []string
+		dom  string
+	}{
+		{[]string{"create", cfg, "-c"}, "g"},
+		{[]string{"restore", "-c", save}, "restored"},
+	} {
+		userMaster, _, userTerm := openPty(t)
+		consMaster, consPath, _ := openPty(t)
+		f := newFake()
+		f.tty = consPath
+		var out lockedBuffer
+		var errw bytes.Buffer
+		e := &env{ctx: context.Background(), out: &out, errw: &errw, stdin: userTerm, open: func(*env, openOptions) (Backend, error) { return f, nil }}
+		done := make(chan int, 1)
+		go func() { done <- e.run(tc.args) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for termios(t, userTerm).Lflag&unix.ICANON != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("create -c did not leave the console on Ctrl-]")
+		consMaster.Write([]byte("booting\r\n"))
+		deadline = time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "booting") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		userMaster.Write([]byte{escapeChar})
+		select {
+		case code := <-done:
+			if code != exitOK || !strings.Contains(out.String(), "booting") || f.calls[len(f.calls)-1] != "console "+tc.dom {
+				t.Errorf("%q: exit %d, stdout %q, calls %q, stderr %q", tc.args, code, out.String(), f.calls, errw.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q did not leave the console on Ctrl-]", tc.args)
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ struct libxlmodel_bench {
     int rearm_min_ms, rearm_max_ms; /* 0: one-shot */
     int stop_rearm;                 /* atomic */
     uint64_t rng;
+    uint64_t owed;    /* cancelled timeouts whose fire-now is not delivered yet (atomic) */
     int64_t *late_ns; /* ring of lateness samples */
     int late_cap;
     uint64_t late_n; /* samples taken (atomic) */
@@ -57,6 +58,7 @@ typedef struct {
     libxlmodel_bench *b;
     int slot;
     struct timeval abs;
+    int cancelled; /* by libxlmodel_bench_remove_timeouts: its fire-now is owed */
 } bench_to_arg;
 
 static int64_t wall_ns(void)
@@ -177,7 +179,20 @@ static uint64_t bench_rand(libxlmodel_bench *b)
 }
 
 static void bench_timeout_fired(model_egc *egc, model_reg *r, void *arg);
-static const model_reg_ops bench_to_ops = {.timeout_fired = bench_timeout_fired};
+static void bench_timeout_released(model_egc *egc, void *arg, uint64_t reg_id);
+static const model_reg_ops bench_to_ops = {.timeout_fired = bench_timeout_fired,
+                                           .released = bench_timeout_released};
+
+static void bench_timeout_released(model_egc *egc, void *arg, uint64_t reg_id)
+{
+    bench_to_arg *a = arg;
+    (void)egc;
+    (void)reg_id;
+    if (a->cancelled) {
+        a->cancelled = 0;
+        __atomic_sub_fetch(&a->b->owed, 1, __ATOMIC_RELAXED);
+    }
+}
 
 static int bench_to_register(model_egc *egc, libxlmodel_bench *b, bench_to_arg *a)
 {
@@ -254,6 +269,43 @@ int libxlmodel_bench_add_timeouts(libxlmodel_bench *b, const int64_t *abs_ns, in
 void libxlmodel_bench_stop_rearm(libxlmodel_bench *b)
 {
     __atomic_store_n(&b->stop_rearm, 1, __ATOMIC_RELAXED);
+}
+
+/* Cancels every pending timeout the way libxl does when the operation
+ * that owns it ends, and stops re-arming, so that the ctx can be freed
+ * without timeouts armed (libxl asserts that). Under 4.17's rules a
+ * cancelled timeout becomes fire-now and the application still owes its
+ * delivery: libxlmodel_bench_timeouts_owed counts those down. */
+int libxlmodel_bench_remove_timeouts(libxlmodel_bench *b)
+{
+    model_egc egc;
+    model_ctx *c;
+    int i;
+    __atomic_store_n(&b->stop_rearm, 1, __ATOMIC_RELAXED);
+    c = bench_enter((libxl_ctx *)b->ctx, "libxlmodel_bench_remove_timeouts");
+    if (!c)
+        return ERROR_FAIL;
+    model_egc_init(&egc, c);
+    for (i = 0; i < b->n_to; i++) {
+        model_reg *r = b->to_regs[i];
+        if (!r)
+            continue;
+        b->to_regs[i] = NULL;
+        bench_to_arg *a = r->arg;
+        a->cancelled = 1;
+        __atomic_add_fetch(&b->owed, 1, __ATOMIC_RELAXED);
+        if (model_timeout_cancel(&egc, r)) {
+            a->cancelled = 0;
+            __atomic_sub_fetch(&b->owed, 1, __ATOMIC_RELAXED);
+        }
+    }
+    bench_leave(c, &egc);
+    return 0;
+}
+
+uint64_t libxlmodel_bench_timeouts_owed(libxlmodel_bench *b)
+{
+    return __atomic_load_n(&b->owed, __ATOMIC_RELAXED);
 }
 
 uint64_t libxlmodel_bench_timeouts_fired(libxlmodel_bench *b)

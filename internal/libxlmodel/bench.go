@@ -93,6 +93,21 @@ func (b *Bench) AddTimeouts(deadlines []time.Time, rearmMin, rearmMax time.Durat
 // StopRearm stops replacing fired timeouts.
 func (b *Bench) StopRearm() { C.libxlmodel_bench_stop_rearm(b.p) }
 
+// RemoveTimeouts cancels every pending timeout as libxl does when their
+// operation ends (no more re-arming). Under 4.17's rules each becomes a
+// fire-now timeout the application must still deliver: wait for
+// TimeoutsOwed to reach 0 before closing the ctx, which libxl requires
+// to have no timeout armed.
+func (b *Bench) RemoveTimeouts() error {
+	if rc := C.libxlmodel_bench_remove_timeouts(b.p); rc != 0 {
+		return fmt.Errorf("libxlmodel: bench: removing timeouts failed: libxl error %d", int(rc))
+	}
+	return nil
+}
+
+// TimeoutsOwed counts cancelled timeouts whose fire-now delivery is due.
+func (b *Bench) TimeoutsOwed() uint64 { return uint64(C.libxlmodel_bench_timeouts_owed(b.p)) }
+
 // TimeoutsFired counts timeouts delivered while live.
 func (b *Bench) TimeoutsFired() uint64 { return uint64(C.libxlmodel_bench_timeouts_fired(b.p)) }
 

@@ -31,6 +31,9 @@ uint64_t libxlmodel_bench_fd_events(libxlmodel_bench *b);
 int libxlmodel_bench_add_timeouts(libxlmodel_bench *b, const int64_t *abs_ns, int n,
                                   int rearm_min_ms, int rearm_max_ms, int late_cap);
 void libxlmodel_bench_stop_rearm(libxlmodel_bench *b);
+/* Cancels every pending timeout (no more re-arming); see bench.c. */
+int libxlmodel_bench_remove_timeouts(libxlmodel_bench *b);
+uint64_t libxlmodel_bench_timeouts_owed(libxlmodel_bench *b);
 uint64_t libxlmodel_bench_timeouts_fired(libxlmodel_bench *b);
 int libxlmodel_bench_lateness(libxlmodel_bench *b, int64_t *out, int max);
 void libxlmodel_bench_free(libxlmodel_bench *b);

@@ -34,7 +34,7 @@
 
 #include "model.h"
 
-#define MAX_FAKE_DOMAINS 1024
+#define MAX_FAKE_DOMAINS 4096 /* tests/bench scales the daemon to 1,000 domains */
 #define MAX_WATCHERS 4096
 
 /* The fake hypervisor: one table for the whole process, as Xen has one
@@ -408,6 +408,11 @@ static void dom_fd_ready(model_egc *egc, model_reg *r, short revents)
     dom_finish(egc, op, 0);
 }
 
+/* How long destroy's child lives; < 0: 1 or 2 ms. */
+static int destroy_child_us = -1;
+
+void libxlmodel_set_destroy_child_us(int us) { __atomic_store_n(&destroy_child_us, us, __ATOMIC_RELAXED); }
+
 static void dom_child_exited(model_egc *egc, model_child *ch, int status)
 {
     dom_op *op = ch->arg;
@@ -458,7 +463,10 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
     if (kind == DOM_DESTROY && model_rules(c)->destroy_forks && model_children_mainloop(c)) {
         /* 1-2 ms, so that the child is often still running when the
          * initiating call returns, and sometimes not. */
-        if (model_child_fork(c, 1000 + (int)(op->domid % 2) * 1000, 0, dom_child_exited, op) < 0) {
+        int us = __atomic_load_n(&destroy_child_us, __ATOMIC_RELAXED);
+        if (us < 0)
+            us = 1000 + (int)(op->domid % 2) * 1000;
+        if (model_child_fork(c, us, 0, dom_child_exited, op) < 0) {
             model_log(c, XTL_ERROR, "libxlmodel: fork failed: %s", strerror(errno));
             rc = ERROR_FAIL;
             goto fail;

@@ -225,6 +225,10 @@ void libxlmodel_race_counters_read(libxlmodel_race_counters *out);
  * ctx_free_with_registrations. Close the fd after libxl_ctx_free. */
 int libxlmodel_hold_fd(libxl_ctx *ctx);
 
+/* How long the child that libxl_domain_destroy forks (Mode417, mainloop
+ * SIGCHLD mode) lives before it exits; < 0 restores the default, 1-2 ms. */
+void libxlmodel_set_destroy_child_us(int us);
+
 /* ---- Reference application loop (refloop.c) ---- */
 
 typedef struct {

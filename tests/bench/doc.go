@@ -21,6 +21,19 @@
 //	             virEventRegisterDefaultImpl, virEventAddHandle,
 //	             virEventAddTimeout, virEventRunDefaultImpl (tag
 //	             libvirtbench)
+//	libvirt+model libvirt's loop driving the model's occurred_fd the way
+//	             libvirt's libxl driver drives libxl: the ctx's fd hooks
+//	             are virEventAddHandle/UpdateHandle/RemoveHandle, each
+//	             callback calls libxl_osevent_occurred_fd, each live
+//	             delivery makes one fd_modify hook call: the same work per
+//	             event as goxl, so the ratio compares the loops (tags
+//	             libvirtbench and libxlmodel)
+//
+// Scale (scale.go, tag libxlmodel): the goxl daemon (internal/daemon)
+// on the model's fake domain table with few and with many domains, each
+// daemon in a child process of its own (the test binary or benchtable
+// re-executed with GOXL_BENCH_SCALE_CHILD set; MaybeScaleChild runs it),
+// measured from outside through its socket and /proc.
 //
 // The dispatch workload is the same for all: n eventfds registered for
 // POLLIN, k of them made readable once and never drained, so that a

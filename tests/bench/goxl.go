@@ -60,6 +60,16 @@ func NewGoxlCtx(hook libxlmodel.BenchFDHook) (*GoxlCtx, error) {
 // Close tears everything down in goxl's order.
 func (g *GoxlCtx) Close() error {
 	g.Bench.StopRearm()
+	// libxl requires no timeout armed at libxl_ctx_free: cancel the
+	// bench's timeouts and let the loop deliver the fire-now ones first.
+	if err := g.Bench.RemoveTimeouts(); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); g.Bench.TimeoutsOwed() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("goxl: %d cancelled timeouts not delivered within 10 s", g.Bench.TimeoutsOwed())
+		}
+	}
 	err := g.Ctx.Close()
 	g.Bench.Free()
 	if cerr := g.Loop.Close(); err == nil {

@@ -129,12 +129,23 @@ func TestHVMLifecycle(t *testing.T) {
 	if _, ok := cfg.(libxl.JSONConfig); !ok {
 		t.Fatalf("config built by %T, want xl's parser (JSONConfig)", cfg)
 	}
+	// libxl gives qemu-xen 60 s to start (LIBXL_DEVICE_MODEL_START_TIMEOUT,
+	// fixed at build time); a TCG host at load 30 missed it once
+	// ("device model: startup timed out"). One more try, after checking
+	// the failed create left nothing behind.
 	var d *driver.Domain
-	if err := timed(t, "HVM create", func() (err error) {
-		d, err = e.doms.Create(ctx, cfg, driver.CreateOptions{Paused: true})
-		return
-	}); err != nil {
-		t.Fatal(err)
+	for try := 1; ; try++ {
+		err := timed(t, "HVM create", func() (err error) {
+			d, err = e.doms.Create(ctx, cfg, driver.CreateOptions{Paused: true})
+			return
+		})
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			t.Fatal(err)
+		}
+		e.noGuests()
 	}
 	info, err := e.doms.Info("hvm1")
 	if err != nil || info.Type != libxl.DomainTypeHVM || !info.Paused {
@@ -157,8 +168,21 @@ func TestHVMLifecycle(t *testing.T) {
 	}
 	save := filepath.Join(t.TempDir(), "hvm1.save")
 	regBefore, _ := w.counts()
-	if err := timed(t, "HVM save", func() error { return e.doms.Save(ctx, "hvm1", save) }); err != nil {
-		t.Fatal(err)
+	// libxl gives the device model 10 s to switch on log-dirty mode over
+	// QMP; under a loaded TCG host qemu can miss that (ERROR_GUEST_TIMEDOUT,
+	// "logdirty switch: wait for device model timed out", seen at load
+	// 34). The guest keeps running then (checked), and xl would retry too.
+	for try := 1; ; try++ {
+		err := timed(t, "HVM save", func() error { return e.doms.Save(ctx, "hvm1", save) })
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, libxl.ErrGuestTimedOut) || try == 3 {
+			t.Fatal(err)
+		}
+		if info, ierr := e.doms.Info("hvm1"); ierr != nil || info.Shutdown || info.Dying {
+			t.Fatalf("after a failed save the guest is not left running: %+v %v", info, ierr)
+		}
 	}
 	e.noGuests()
 	if reg, _ := w.counts(); reg == regBefore {

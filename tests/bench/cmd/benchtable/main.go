@@ -34,6 +34,11 @@ var (
 	onlyDisp = flag.Bool("dispatch-only", false, "skip timeouts, CPU and memory")
 	cpuOnly  = flag.String("cpu-profile-timeouts", "", "profile: run only goxl's CPU (timeouts) workload once, writing a CPU profile here")
 	from     = flag.String("from", "", "measure nothing: re-render the table and plot from this raw.json")
+	verbFile = flag.String("verbs", "", "every CLI verb's wall times (xenbench's XENBENCH-VERBS-JSON) from the Xen-under-QEMU step (optional)")
+	scaleOn  = flag.Bool("scale", true, "measure the daemon with -scale-small and -scale-large domains on the model")
+	small    = flag.Int("scale-small", bench.DefaultScale.Small, "domains of the small daemon")
+	large    = flag.Int("scale-large", bench.DefaultScale.Large, "domains of the large daemon")
+	goxlBin  = flag.String("goxl", ".build/bench/goxl", "the goxl CLI, for `goxl list` through the scale daemons (skipped if missing)")
 )
 
 // Raw is everything measured, as written to raw.json.
@@ -46,7 +51,10 @@ type Raw struct {
 	CPU      map[string][]TimeRaw `json:"cpu"`
 	Memory   *bench.Memory        `json:"memory,omitempty"`
 	Xen      *bench.XenResult     `json:"xen,omitempty"`
-	Notes    []string             `json:"notes,omitempty"`
+	// Verbs: verb → tool (daemon, direct, xl) → wall ms per repetition.
+	Verbs map[string]map[string][]float64 `json:"verbs,omitempty"`
+	Scale *bench.ScaleResult              `json:"scale,omitempty"`
+	Notes []string                        `json:"notes,omitempty"`
 }
 
 type DispatchRaw struct {
@@ -90,6 +98,7 @@ func logf(format string, args ...any) {
 }
 
 func main() {
+	bench.MaybeScaleChild()
 	flag.Parse()
 	if *from != "" {
 		var raw Raw
@@ -101,10 +110,13 @@ func main() {
 		if n := len(raw.Dispatch); n > 0 {
 			*reps = len(raw.Dispatch[0].CPUNsPerEvent)
 		}
+		// A Xen step run apart (make bench-xen) joins the table.
+		loadXen(&raw)
 		var tbl strings.Builder
 		writeTable(&tbl, &raw)
 		fmt.Print(tbl.String())
 		must(os.MkdirAll(*outDir, 0o755))
+		must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
 		must(writePlot(*outDir, &raw))
 		return
 	}
@@ -148,17 +160,25 @@ func main() {
 			raw.Memory = &m
 		}
 	}
-	if *xenFile != "" {
-		var x bench.XenResult
-		b, err := os.ReadFile(*xenFile)
-		if err == nil {
-			err = json.Unmarshal(b, &x)
+	if *scaleOn && !*onlyDisp && bench.RunScale != nil {
+		spec := bench.DefaultScale
+		spec.Small, spec.Large = *small, *large
+		if *quick {
+			spec.Reps, spec.Window, spec.Events, spec.Lists = 1, 300*time.Millisecond, 50, 1
 		}
-		if err != nil {
-			x.Error = fmt.Sprintf("reading %s: %v", *xenFile, err)
+		if _, err := os.Stat(*goxlBin); err == nil {
+			spec.GoxlBin, _ = filepath.Abs(*goxlBin)
+		} else {
+			raw.Notes = append(raw.Notes, fmt.Sprintf("scale: no goxl CLI at %s: `goxl list` not timed", *goxlBin))
 		}
-		raw.Xen = &x
+		sc, err := bench.RunScale(spec, logf)
+		if err != nil { // the other figures still count
+			logf("scale: %v", err)
+			raw.Notes = append(raw.Notes, fmt.Sprintf("scale: failed: %v", err))
+		}
+		raw.Scale = sc
 	}
+	loadXen(&raw)
 
 	var tbl strings.Builder
 	writeTable(&tbl, &raw)
@@ -171,6 +191,30 @@ func main() {
 	must(os.WriteFile(filepath.Join(*outDir, "table.md"), []byte(tbl.String()), 0o644))
 	must(writePlot(*outDir, &raw))
 	logf("raw figures: %s", filepath.Join(*outDir, "raw.json"))
+}
+
+// loadXen reads the Xen step's results (-xen, -verbs) into raw.
+func loadXen(raw *Raw) {
+	if *verbFile != "" {
+		b, err := os.ReadFile(*verbFile)
+		if err == nil {
+			err = json.Unmarshal(b, &raw.Verbs)
+		}
+		if err != nil {
+			raw.Notes = append(raw.Notes, fmt.Sprintf("verbs: reading %s: %v", *verbFile, err))
+		}
+	}
+	if *xenFile != "" {
+		var x bench.XenResult
+		b, err := os.ReadFile(*xenFile)
+		if err == nil {
+			err = json.Unmarshal(b, &x)
+		}
+		if err != nil {
+			x.Error = fmt.Sprintf("reading %s: %v", *xenFile, err)
+		}
+		raw.Xen = &x
+	}
 }
 
 func must(err error) {
@@ -355,18 +399,27 @@ func writeTable(w io.Writer, raw *Raw) {
 		fmt.Fprintf(w, "| … same, floor with the model as libxl | %s | floor+model %s | %s | (goxl's own share) | |\n",
 			ns(g), ns(fm), ratio(g, fm))
 	}
-	for _, s := range bench.Shapes {
-		g := dispatchMedian(raw, s.N, s.K, "goxl")
-		lv := dispatchMedian(raw, s.N, s.K, "libvirt")
-		target, met := "", ""
-		switch {
-		case s.N == 10000 && s.K == 1:
-			target, met = "≥100× faster", verdict(lv >= 100*g, g > 0 && lv > 0)
-		case s.N == 1000 && s.K == 1:
-			target, met = "≥10× faster", verdict(lv >= 10*g, g > 0 && lv > 0)
+	for _, impl := range []string{"libvirt+model", "libvirt"} {
+		for _, s := range bench.Shapes {
+			g := dispatchMedian(raw, s.N, s.K, "goxl")
+			lv := dispatchMedian(raw, s.N, s.K, impl)
+			if lv == 0 && impl == "libvirt+model" {
+				continue
+			}
+			target, met := "", ""
+			switch {
+			case s.N == 10000 && s.K == 1:
+				target, met = "≥100× faster", verdict(lv >= 100*g, g > 0 && lv > 0)
+			case s.N == 1000 && s.K == 1:
+				target, met = "≥10× faster", verdict(lv >= 10*g, g > 0 && lv > 0)
+			}
+			what := "libvirt's loop driving the model's occurred_fd (same work) ÷ goxl"
+			if impl == "libvirt" {
+				what = "libvirt's loop, empty callback (old row: goxl does the model's work, libvirt none) ÷ goxl"
+			}
+			fmt.Fprintf(w, "| dispatch N=%d active=%d: %s | %s | %s %s | %s | %s | %s |\n",
+				s.N, s.K, what, ns(g), impl, ns(lv), ratio(lv, g), target, met)
 		}
-		fmt.Fprintf(w, "| dispatch N=%d active=%d: libvirt's loop ÷ goxl | %s | libvirt %s | %s | %s | %s |\n",
-			s.N, s.K, ns(g), ns(lv), ratio(lv, g), target, met)
 	}
 	if g, lv := raw.Lateness["goxl"], raw.Lateness["libvirt"]; len(g) > 0 {
 		gp50, gp99 := medianOf(g, func(r TimeRaw) float64 { return r.P50us }), medianOf(g, func(r TimeRaw) float64 { return r.P99us })
@@ -409,6 +462,9 @@ func writeTable(w io.Writer, raw *Raw) {
 		}
 	}
 
+	writeScale(w, raw.Scale)
+	writeVerbs(w, raw.Verbs)
+
 	// The dispatch matrix: every implementation as a ratio to the C floor.
 	names := []string{}
 	for _, im := range bench.Impls() {
@@ -431,14 +487,79 @@ func writeTable(w io.Writer, raw *Raw) {
 			fmt.Fprintf(w, "| %d | %d | %s | %s |\n", s.N, s.K, ns(c), strings.Join(cells, " | "))
 		}
 	}
-	fmt.Fprintf(w, "\n%d cpus, %s, Linux %s, %s, load average at start %s.\n",
-		raw.Machine.NProc, raw.Machine.CPU, raw.Machine.Kernel, raw.Machine.Go, raw.Machine.Load)
+	fmt.Fprintf(w, "\n%d cpus, %s, Linux %s, %s, load average at start %s, at the end %s.\n",
+		raw.Machine.NProc, raw.Machine.CPU, raw.Machine.Kernel, raw.Machine.Go, raw.Machine.Load, bench.ThisMachine().Load)
+	for _, n := range raw.Notes {
+		fmt.Fprintf(w, "\nNote: %s\n", n)
+	}
+}
+
+// writeScale prints the daemon at Small and at Large domains, and the
+// Large÷Small ratios of what must not grow per domain or per event.
+func writeScale(w io.Writer, sc *bench.ScaleResult) {
+	if sc == nil || len(sc.Sides) != 2 {
+		return
+	}
+	a, b := sc.Sides[0], sc.Sides[1]
+	m := bench.MedianF
+	fmt.Fprintf(w, "\nThe daemon on the contract model's fake domain table, %d against %d domains (one child process per daemon; medians of %d interleaved repetitions):\n\n",
+		b.N, a.N, sc.Spec.Reps)
+	fmt.Fprintf(w, "| measurement | %d domains | %d domains | %d÷%d | target | |\n|---|---|---|---|---|---|\n", a.N, b.N, b.N, a.N)
+	perDom := (b.HeapBytes - a.HeapBytes) / float64(b.N-a.N)
+	perObj := (b.HeapObjects - a.HeapObjects) / float64(b.N-a.N)
+	perRSS := (b.RSSBytes - a.RSSBytes) / float64(b.N-a.N)
+	fmt.Fprintf(w, "| Go heap after GC | %.1f MB | %.1f MB | per domain: %.1f KB, %.0f objects | | |\n", a.HeapBytes/1e6, b.HeapBytes/1e6, perDom/1e3, perObj)
+	fmt.Fprintf(w, "| RSS (the model's C memory included) | %.1f MB | %.1f MB | per domain: %.1f KB | | |\n", a.RSSBytes/1e6, b.RSSBytes/1e6, perRSS/1e3)
+	fmt.Fprintf(w, "| CPU at idle (resync every 5 s, the default) | %.2f%% of a core | %.2f%% | %s | | |\n",
+		100*m(a.IdleCPU), 100*m(b.IdleCPU), ratio(m(b.IdleCPU), m(a.IdleCPU)))
+	fmt.Fprintf(w, "| CPU during resync (resync every %v) | %.2f%% of a core | %.2f%% | %s | | |\n",
+		sc.Spec.Resync, 100*m(a.ResyncCPU), 100*m(b.ResyncCPU), ratio(m(b.ResyncCPU), m(a.ResyncCPU)))
+	per := func(s bench.ScaleSide) float64 {
+		return (m(s.ResyncCPU) - m(s.IdleCPU)) * sc.Spec.Resync.Seconds() / (1 - sc.Spec.Resync.Seconds()/5) * 1e6
+	}
+	fmt.Fprintf(w, "| … CPU per resync (the difference, per resync) | %.0f µs | %.0f µs | %s (per domain: %.2f µs) | | |\n",
+		per(a), per(b), ratio(per(b), per(a)), per(b)/float64(b.N))
+	fmt.Fprintf(w, "| event latency p50: client sends pause/unpause → its event arrives on a subscription | %s | %s | %s | | |\n",
+		ns(1e3*m(a.EventP50us)), ns(1e3*m(b.EventP50us)), ratio(m(b.EventP50us), m(a.EventP50us)))
+	fmt.Fprintf(w, "| event latency p99, same | %s | %s | %s | | |\n",
+		ns(1e3*m(a.EventP99us)), ns(1e3*m(b.EventP99us)), ratio(m(b.EventP99us), m(a.EventP99us)))
+	fmt.Fprintf(w, "| … delivery alone p99: driver publishes → subscriber reads | %s | %s | %s | | |\n",
+		ns(1e3*m(a.DeliverP99us)), ns(1e3*m(b.DeliverP99us)), ratio(m(b.DeliverP99us), m(a.DeliverP99us)))
+	ca, cb := m(a.CPUPerEventUs), m(b.CPUPerEventUs)
+	fmt.Fprintf(w, "| daemon CPU per event (one pause/unpause request + its event to one subscriber) | %s | %s | %s | must not grow: ≤1.25× | %s |\n",
+		ns(1e3*ca), ns(1e3*cb), ratio(cb, ca), verdict(cb <= 1.25*ca, ca > 0 && cb > 0))
+	fmt.Fprintf(w, "| `list` through the daemon's client (in-process) | %.2f ms | %.2f ms | %s | | |\n",
+		m(a.ListClientMs), m(b.ListClientMs), ratio(m(b.ListClientMs), m(a.ListClientMs)))
+	if len(a.ListCLIMs) > 0 {
+		fmt.Fprintf(w, "| `goxl list` through the daemon, whole process | %.1f ms | %.1f ms | %s | | |\n",
+			m(a.ListCLIMs), m(b.ListCLIMs), ratio(m(b.ListCLIMs), m(a.ListCLIMs)))
+	}
+	if a.Lost+b.Lost > 0 || sc.StopHangs > 0 {
+		fmt.Fprintf(w, "\nEvents not received within 10 s: %d (%d domains), %d (%d domains). Daemons whose Stop hung (killed): %d.\n",
+			a.Lost, a.N, b.Lost, b.N, sc.StopHangs)
+	}
+}
+
+// writeVerbs prints every CLI verb through the daemon and in-process
+// against xl, whole processes on one boot (xenbench -verbs).
+func writeVerbs(w io.Writer, v map[string]map[string][]float64) {
+	if v == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nEvery CLI verb as a whole process on real Xen under QEMU, one boot, interleaved (medians; the daemon already running):\n\n")
+	fmt.Fprintf(w, "| verb | goxl via daemon | goxl direct (in-process) | xl | daemon ÷ xl | direct ÷ xl | target daemon ≤1.0× | |\n|---|---|---|---|---|---|---|---|\n")
+	for _, verb := range []string{"list", "create", "destroy", "shutdown -w", "pause", "unpause", "save", "restore"} {
+		r := v[verb]
+		d, di, x := median(r["daemon"]), median(r["direct"]), median(r["xl"])
+		fmt.Fprintf(w, "| %s | %.0f ms (n=%d) | %.0f ms (n=%d) | %.0f ms (n=%d) | %s | %s | ≤1.0× | %s |\n",
+			verb, d, len(r["daemon"]), di, len(r["direct"]), x, len(r["xl"]), ratio(d, x), ratio(di, x), verdict(d <= x, d > 0 && x > 0))
+	}
 }
 
 // writePlot writes dispatch.dat (ns/event per N, active=1 and active=100)
 // and plot.gp, a gnuplot script that renders dispatch.png from it.
 func writePlot(dir string, raw *Raw) error {
-	impls := []string{"c-epoll", "floor", "goxl", "libvirt"}
+	impls := []string{"c-epoll", "floor", "goxl", "libvirt", "libvirt+model"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# process CPU ns per delivered event (medians); columns: N %s\n", strings.Join(impls, " "))
 	for i, k := range []int{1, 100} { // gnuplot index 0: active=1, index 1: active=100
@@ -478,7 +599,8 @@ f = "dispatch.dat"
 plot f index 0 using 1:2 title "C epoll floor, 1 active" lw 2 pt 7 lc rgb "#777777", \
      f index 0 using 1:3 title "Go floor (epoll + Go→C + C→Go), 1 active" lw 2 pt 5 lc rgb "#2b8cbe", \
      f index 0 using 1:4 title "goxl (loop + bridge + model as libxl), 1 active" lw 2 pt 9 lc rgb "#31a354", \
-     f index 0 using 1:5 title "libvirt default event loop, 1 active" lw 2 pt 11 lc rgb "#de2d26", \
+     f index 0 using 1:5 title "libvirt default event loop, empty callback, 1 active" lw 2 pt 11 lc rgb "#de2d26", \
+     f index 0 using 1:6 title "libvirt loop driving the model (same work as goxl), 1 active" lw 2 pt 13 lc rgb "#756bb1", \
      f index 1 using 1:4 title "goxl, 100 active" lw 1 dt 2 pt 8 lc rgb "#31a354", \
      f index 1 using 1:5 title "libvirt, 100 active" lw 1 dt 2 pt 10 lc rgb "#de2d26"
 `

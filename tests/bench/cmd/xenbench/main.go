@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -52,6 +53,12 @@ func timed(args ...string) (float64, error) {
 		return ms, fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return ms, nil
+}
+
+// cleanGuest destroys the test guest if it exists (after a failed step).
+func cleanGuest() {
+	exec.Command(*xlBin, "destroy", *name).Run()
+	gone()
 }
 
 // gone waits until xl list no longer shows the guest.
@@ -134,20 +141,26 @@ func emit(r bench.XenResult) {
 func main() {
 	flag.Parse()
 	var r bench.XenResult
-	err := run(&r)
+	var err error
+	if *reps > 0 {
+		err = run(&r)
+	} else {
+		r.Error = "create/destroy step skipped (-n 0)"
+	}
 	if err != nil {
 		r.Error = err.Error()
 		fmt.Fprintln(os.Stderr, "xenbench:", err)
 	}
 	emit(r)
-	if err == nil && *verbs > 0 {
-		var vr map[string]map[string][]float64
-		vr, err = runVerbs(*verbs)
+	if *verbs > 0 { // independent of the create/destroy figures
+		cleanGuest()
+		vr, verr := runVerbs(*verbs)
 		js, _ := json.Marshal(vr)
 		fmt.Printf("XENBENCH-VERBS-JSON %s\n", js)
 		printVerbTable(vr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "xenbench verbs:", err)
+		if verr != nil {
+			fmt.Fprintln(os.Stderr, "xenbench verbs:", verr)
+			err = errors.Join(err, verr)
 		}
 	}
 	if err != nil {
@@ -164,8 +177,19 @@ func run(r *bench.XenResult) error {
 	}
 	defer func() { theLib.doms.Close(); theLib.drv.Close() }()
 	for _, tool := range []string{"xl", "goxl", "goxl-lib"} { // warm-up, untimed
-		if _, _, err := cycle(tool); err != nil {
-			return fmt.Errorf("warm-up with %s: %w", tool, err)
+		// On a loaded host the first create can time out in libxl itself
+		// (xl's "console tty: timed out" while xenconsoled is slow to
+		// start): clean up and try again, untimed.
+		for try := 1; ; try++ {
+			_, _, err := cycle(tool)
+			if err == nil {
+				break
+			}
+			if try == 3 {
+				return fmt.Errorf("warm-up with %s: %w", tool, err)
+			}
+			fmt.Fprintf(os.Stderr, "xenbench: warm-up with %s failed (try %d), again: %v\n", tool, try, err)
+			cleanGuest()
 		}
 	}
 	for i := 0; i < *reps; i++ {
