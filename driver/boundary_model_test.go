@@ -410,12 +410,7 @@ func TestRestoreOfDamagedStreamIsRefused(t *testing.T) {
 	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1})
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "damaged.save")
-	writeModelSaveFile(t, path) // xl's header, then no stream at all
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.Write([]byte("LibxlFmX\x00\x00\x00\x02\x00\x00\x00\x00"))
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	writeModelSaveFileWithStream(t, path, []byte("LibxlFmX\x00\x00\x00\x02\x00\x00\x00\x00"))
 	_, err = m.Restore(context.Background(), path, CreateOptions{})
 	require.ErrorIs(t, err, libxl.ErrBadSaveFile)
 	requireNoFakeDomains(t, "after the refused restore")

@@ -131,9 +131,9 @@
 // (a NULL abort hook), and save and restore share its stream machinery.
 // Close and cancellation wait for them to finish and then undo them
 // (the restored domain is destroyed; the saved guest resumed, its file
-// removed), with the same errors. Call and CallAsync are counted like every
-// other operation; an asynchronous operation started inside Call's fn with
-// an ao_how of its own is not (use CallAsync).
+// removed), with the same errors. Call and CallAsync are counted like
+// every other operation; an asynchronous operation started inside Call's
+// fn with an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //
