@@ -11,9 +11,13 @@ package libxl
 static inline void goxl_config_xl_defaults(libxl_domain_config *d)
 {
     libxl_defbool_set(&d->c_info.run_hotplug_scripts, true);
+#if !GOXL_LIBXL_API_42 // claim_mode: 4.3
     libxl_defbool_set(&d->b_info.claim_mode, true);
+#endif
     d->on_watchdog = LIBXL_ACTION_ON_SHUTDOWN_DESTROY;
+#ifdef LIBXL_HAVE_SOFT_RESET
     d->on_soft_reset = LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET;
+#endif
 }
 
 // A NULL-terminated string array that libxl_domain_config_dispose frees.
@@ -423,7 +427,7 @@ func (p *xlParser) disk(spec string) (DiskConfig, error) {
 		ReadWrite:     d.readwrite != 0,
 		CDROM:         d.is_cdrom != 0,
 		Script:        goStr(d.script),
-		BackendDomain: goStr(d.backend_domname),
+		BackendDomain: goStr(C.goxl_disk_backend_domname(&d)),
 	}
 	if out.Vdev == "" {
 		return out, errors.New("no vdev (target device such as xvda)")
@@ -450,12 +454,12 @@ func goStr(s *C.char) string {
 var diskFormatName = map[int]string{
 	C.LIBXL_DISK_FORMAT_UNKNOWN: "", C.LIBXL_DISK_FORMAT_QCOW: "qcow", C.LIBXL_DISK_FORMAT_QCOW2: "qcow2",
 	C.LIBXL_DISK_FORMAT_VHD: "vhd", C.LIBXL_DISK_FORMAT_RAW: "raw", C.LIBXL_DISK_FORMAT_EMPTY: "empty",
-	C.LIBXL_DISK_FORMAT_QED: "qed",
+	C.GOXL_DISK_FORMAT_QED: "qed",
 }
 
 var diskBackendName = map[int]string{
 	C.LIBXL_DISK_BACKEND_UNKNOWN: "", C.LIBXL_DISK_BACKEND_PHY: "phy", C.LIBXL_DISK_BACKEND_TAP: "tap",
-	C.LIBXL_DISK_BACKEND_QDISK: "qdisk", C.LIBXL_DISK_BACKEND_STANDALONE: "standalone",
+	C.LIBXL_DISK_BACKEND_QDISK: "qdisk", C.GOXL_DISK_BACKEND_STANDALONE: "standalone",
 }
 
 func reverse(m map[int]string) map[string]int {
@@ -478,15 +482,15 @@ var actionValue = map[ShutdownAction]C.libxl_action_on_shutdown{
 	ActionPreserve:        C.LIBXL_ACTION_ON_SHUTDOWN_PRESERVE,
 	ActionCoredumpDestroy: C.LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY,
 	ActionCoredumpRestart: C.LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART,
-	ActionSoftReset:       C.LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET,
+	ActionSoftReset:       C.GOXL_ACTION_ON_SHUTDOWN_SOFT_RESET,
 }
 
 var domainTypeValue = map[DomainType]C.libxl_domain_type{
-	DomainTypePV: C.LIBXL_DOMAIN_TYPE_PV, DomainTypePVH: C.LIBXL_DOMAIN_TYPE_PVH, DomainTypeHVM: C.LIBXL_DOMAIN_TYPE_HVM,
+	DomainTypePV: C.LIBXL_DOMAIN_TYPE_PV, DomainTypePVH: C.GOXL_DOMAIN_TYPE_PVH, DomainTypeHVM: C.LIBXL_DOMAIN_TYPE_HVM,
 }
 
 var domainTypeName = map[C.libxl_domain_type]DomainType{
-	C.LIBXL_DOMAIN_TYPE_PV: DomainTypePV, C.LIBXL_DOMAIN_TYPE_PVH: DomainTypePVH, C.LIBXL_DOMAIN_TYPE_HVM: DomainTypeHVM,
+	C.LIBXL_DOMAIN_TYPE_PV: DomainTypePV, C.GOXL_DOMAIN_TYPE_PVH: DomainTypePVH, C.LIBXL_DOMAIN_TYPE_HVM: DomainTypeHVM,
 }
 
 // cString returns a malloc'd copy that libxl_domain_config_dispose frees,
@@ -513,8 +517,11 @@ func buildConfig(raw *C.libxl_ctx, cfg Config) (*C.libxl_domain_config, error) {
 		}
 		cs := C.CString(string(cfg))
 		defer C.free(unsafe.Pointer(cs))
-		if rc := C.libxl_domain_config_from_json(raw, d, cs); rc != 0 {
+		if rc := C.goxl_domain_config_from_json(raw, d, cs); rc != 0 {
 			C.goxl_config_free(d)
+			if rc == C.GOXL_ERROR_NOT_IN_API {
+				return nil, notInAPI("libxl_domain_config_from_json")
+			}
 			return nil, &ConfigError{Msg: "libxl_domain_config_from_json rejected the config: " + Error(rc).Error()}
 		}
 		return d, nil
@@ -543,6 +550,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 			C.goxl_config_free(d)
 		}
 	}()
+	if err := checkConfigAPI(s); err != nil {
+		return nil, err
+	}
 	C.goxl_config_set_type(d, domainTypeValue[s.Type])
 	d.c_info.name = cString(s.Name)
 	if s.UUID.IsZero() {
@@ -551,20 +561,23 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	}
 	C.memcpy(unsafe.Pointer(&d.c_info.uuid), unsafe.Pointer(&s.UUID[0]), 16)
 	C.goxl_config_xl_defaults(d)
-	d.b_info.kernel = cString(s.Kernel)
-	d.b_info.bootloader = cString(s.Bootloader)
+	if C.goxl_config_set_kernel(d, cString(s.Kernel), cString(s.Ramdisk), cString(s.Cmdline)) != 0 {
+		return nil, notInAPI("kernel")
+	}
+	var bootloaderArgs **C.char
 	if len(s.BootloaderArgs) > 0 {
 		v := C.goxl_strv_new(C.int(len(s.BootloaderArgs)))
 		if v == nil {
 			return nil, ErrNoMem
 		}
-		d.b_info.bootloader_args = v
+		bootloaderArgs = v
 		for i, a := range s.BootloaderArgs {
 			C.goxl_strv_set(v, C.int(i), C.CString(a))
 		}
 	}
-	d.b_info.ramdisk = cString(s.Ramdisk)
-	d.b_info.cmdline = cString(s.Cmdline)
+	if C.goxl_config_set_bootloader(d, cString(s.Bootloader), bootloaderArgs) != 0 {
+		return nil, notInAPI("kernel")
+	}
 	if s.MemoryMB > 0 {
 		max := s.MaxMemMB
 		if max == 0 {
@@ -634,7 +647,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		cd.format = C.libxl_disk_format(f)
 		cd.backend = C.libxl_disk_backend(b)
 		cd.script = cString(dk.Script)
-		cd.backend_domname = cString(dk.BackendDomain)
+		if C.goxl_disk_set_backend_domname(cd, cString(dk.BackendDomain)) != 0 {
+			return nil, notInAPI("backend_domname")
+		}
 		if dk.ReadWrite {
 			cd.readwrite = 1
 		}
@@ -659,7 +674,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 		cn.script = cString(n.Script)
 		cn.model = cString(n.Model)
 		cn.ifname = cString(n.VifName)
-		cn.backend_domname = cString(n.BackendDomain)
+		if C.goxl_nic_set_backend_domname(cn, cString(n.BackendDomain)) != 0 {
+			return nil, notInAPI("backend_domname")
+		}
 		cn.mtu = C.int(n.MTU)
 		cn.gatewaydev = cString(n.GatewayDev)
 		cn.devid = C.libxl_devid(i)

@@ -405,7 +405,7 @@ func (c *Ctx) sigchldOccurred() {
 	defer c.unpin()
 	c.lockSerial(serialSigchld)
 	defer c.unlockSerial(serialSigchld)
-	C.libxl_childproc_sigchld_occurred(c.raw)
+	C.goxl_childproc_sigchld_occurred(c.raw)
 	c.sigchldForwards.Add(1)
 }
 

@@ -6,7 +6,19 @@
 // Each wrapper names the C function it calls. Errors are typed: an Error
 // for libxl's codes (errors.Is(err, libxl.ErrDomainNotFound)), an
 // *OpError for asynchronous operations, and goxl's own sentinels
-// (ErrClosed, ErrUnpatched42, ErrNotSupported).
+// (ErrClosed, ErrUnpatched42, ErrNotSupported). Config errors are
+// *ConfigError (or ConfigErrors) with a Kind that errors.Is tells apart:
+// ErrConfigSyntax, ErrConfigUnknownKey, ErrConfigNotSupported,
+// ErrConfigBadValue, all matching ErrConfig.
+//
+// # Configs
+//
+// LoadConfig / LoadConfigFile read xl's format, libxl JSON and `xl list
+// -l` output. goxl's own parser (ParseXL, libxlutil underneath) runs
+// first; a config it refuses only for xl keys it does not map goes to
+// `xl create -n` when xl is installed, and its libxl JSON is used as is.
+// Parsing runs on the caller's goroutine and holds no lock; the xl
+// process it may start is waited for (XLDryRunTimeout) before it returns.
 //
 // # Setup order
 //
@@ -114,9 +126,14 @@
 // context, Close) removes its partial file and resumes a guest it had
 // suspended (libxl_domain_resume, suspend_cancel=1, as xl does), so the
 // guest runs on with its domid. Cleanups are not aborted by Close and
-// each has a one-minute bound. Call and CallAsync are counted like every
-// other operation; an asynchronous operation started inside Call's fn with
-// an ao_how of its own is not (use CallAsync).
+// each has a one-minute bound. Restores and saves are never aborted:
+// libxl 4.17 crashed inside libxl_ao_abort during a restore on real Xen
+// (a NULL abort hook), and save and restore share its stream machinery.
+// Close and cancellation wait for them to finish and then undo them
+// (the restored domain is destroyed; the saved guest resumed, its file
+// removed), with the same errors. Call and CallAsync are counted like
+// every other operation; an asynchronous operation started inside Call's
+// fn with an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <libxl.h>
 #include <libxl_event.h>
+#include "compat42.h"
 
 /* libxl keeps this pointer for the ctx's life: static storage. */
 static const libxl_childproc_hooks goxl_childproc_mainloop = {

@@ -14,6 +14,7 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <libxlutil.h>
+#include "compat42.h"
 
 /* --- domain configs ---------------------------------------------------- */
 
@@ -115,8 +116,10 @@ static inline libxl_domain_restore_params *goxl_restore_params_new(void)
     if (!p)
         return NULL;
     libxl_domain_restore_params_init(p);
+#ifdef LIBXL_HAVE_DOMAIN_CREATE_RESTORE_PARAMS
     p->checkpointed_stream = 0; /* LIBXL_CHECKPOINTED_STREAM_NONE */
     p->stream_version = 2;      /* LIBXL_HAVE_SRM_V2 */
+#endif
     return p;
 }
 
@@ -133,7 +136,12 @@ static inline int goxl_domain_create_restore(libxl_ctx *ctx,
         const libxl_domain_restore_params *params,
         const libxl_asyncop_how *how)
 {
+#if !GOXL_LIBXL_API_42
     return libxl_domain_create_restore(ctx, d, domid, fd, -1, params, how, NULL);
+#else /* the 4.2 API: no parameters, no send-back fd */
+    (void)params;
+    return libxl_domain_create_restore(ctx, d, domid, fd, how, NULL);
+#endif
 }
 
 /* --- dominfo --------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-//go:build cgo && !libxlmodel
+//go:build cgo && !libxlmodel && !xen42
 
 package libxl
 

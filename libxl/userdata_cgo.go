@@ -81,7 +81,10 @@ func (c *Ctx) UnlinkUserdata(domid uint32, key string) error {
 	defer exit()
 	ck := C.CString(key)
 	defer C.free(unsafe.Pointer(ck))
-	if rc := C.libxl_userdata_unlink(raw, C.uint32_t(domid), ck); rc != 0 {
+	if rc := C.goxl_userdata_unlink(raw, C.uint32_t(domid), ck); rc != 0 {
+		if err, ok := notInAPIResult("libxl_userdata_unlink", rc); ok {
+			return err
+		}
 		return &OpError{Op: fmt.Sprintf("libxl_userdata_unlink(%d, %s)", domid, key), Err: Error(rc)}
 	}
 	return nil
@@ -132,6 +135,6 @@ func (c *Ctx) SoftResetDomain(ctx context.Context, domid uint32, cfg Config) err
 	}
 	defer C.goxl_config_free(d)
 	return c.runAO(ctx, fmt.Sprintf("libxl_domain_soft_reset(%d)", domid), func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
-		return C.libxl_domain_soft_reset(raw, d, C.uint32_t(domid), how, nil)
+		return C.goxl_domain_soft_reset(raw, d, C.uint32_t(domid), how)
 	})
 }

@@ -32,16 +32,16 @@
 // initiating call; libxl_domain_shutdown and _create_new register a pipe
 // and a 60 s / 10 s timeout, complete from inside occurred_fd before their
 // cancelled timeout is delivered, and raise DOMAIN_SHUTDOWN /
-// DOMAIN_DEATH for libxl_evenable_domain_death. libxl_domain_destroy
-// registers a pipe too, and in Mode417, on a ctx in
-// libxl_sigchld_owner_mainloop mode, also forks a real child (as libxl
-// 4.6+ forks its "destroyer") that exits after 1-2 ms: it completes only
-// once the pipe was delivered and libxl_childproc_sigchld_occurred (or
-// libxl_childproc_reaped) reaped the child; the model waits with waitpid(pid,
+// DOMAIN_DEATH for libxl_evenable_domain_death. libxl_domain_destroy in
+// Mode417, on a ctx in libxl_sigchld_owner_mainloop mode, forks a real
+// child (as libxl 4.6+ forks its "destroyer") that exits after 1-2 ms, and
+// completes only when libxl_childproc_sigchld_occurred (or
+// libxl_childproc_reaped) reaps it; the model waits with waitpid(pid,
 // WNOHANG) on its own pids, never on -1, so the application's other
 // children are never taken, and a child of libxl that someone else reaped
 // is the violation child_stolen. Elsewhere (4.2 modes, or no mainloop
-// mode: the model installs no SIGCHLD handler) destroy forks nothing. With ao_how == NULL the operations block until the
+// mode: the model installs no SIGCHLD handler) destroy registers a pipe
+// like the others. With ao_how == NULL the operations block until the
 // application's loop has delivered (real libxl would poll by itself).
 // DomainScenario drives them. RefLoop forwards SIGCHLD to its ctxs from a
 // goroutine, as an application's main loop does.

@@ -6,14 +6,14 @@
  * that the ao_how completion rules are exercised through the real API:
  *
  *   pause/unpause   complete inside the initiating call (no hooks);
- *   destroy         registers a "child exit" pipe and needs the
- *                   application to deliver it (deregistered from
- *                   occurred_*); 4.17 with libxl_sigchld_owner_mainloop
- *                   also forks a real child (libxl__destroy_domid's
- *                   destroyer) that exits after a millisecond or two, and
- *                   completes only when libxl_childproc_sigchld_occurred
- *                   has reaped it too (waitpid on its own pid only); then
- *                   raises DOMAIN_DEATH for the domain's evgens;
+ *   destroy         4.17 with libxl_sigchld_owner_mainloop: forks a real
+ *                   child (libxl__destroy_domid's destroyer) that exits
+ *                   after a millisecond or two, and completes when
+ *                   libxl_childproc_sigchld_occurred reaps it (waitpid on
+ *                   its own pid only); otherwise registers a "child exit"
+ *                   pipe and completes when the application delivers it
+ *                   (deregistered from occurred_*); then raises
+ *                   DOMAIN_DEATH for the domain's evgens;
  *   shutdown        60 s timeout + a watch pipe; on the watch delivery the
  *                   timeout is cancelled and the AO completes before the
  *                   fire-now timeout is delivered; raises DOMAIN_SHUTDOWN;
@@ -69,8 +69,6 @@ typedef struct {
     uint32_t *domid_out;
     model_reg *fd, *tm, *ready;
     int fds[2];
-    bool child_pending; /* destroy's forked child not reaped yet */
-    int child_rc;
 } dom_op;
 
 /* g_doms.mu held. */
@@ -400,11 +398,6 @@ static void dom_finish(model_egc *egc, dom_op *op, int rc)
     dom_op_free(op);
 }
 
-/* How long destroy's child lives; < 0: 1 or 2 ms. */
-static int destroy_child_us = -1;
-
-void libxlmodel_set_destroy_child_us(int us) { __atomic_store_n(&destroy_child_us, us, __ATOMIC_RELAXED); }
-
 static void dom_fd_ready(model_egc *egc, model_reg *r, short revents)
 {
     dom_op *op = r->arg;
@@ -412,23 +405,18 @@ static void dom_fd_ready(model_egc *egc, model_reg *r, short revents)
     (void)revents;
     while (read(op->fds[0], buf, sizeof buf) > 0)
         ;
-    if (op->child_pending) {
-        /* Destroy: the fd part is done; the child is still running. */
-        model_fd_deregister(egc, op->fd);
-        op->fd = NULL;
-        return;
-    }
-    dom_finish(egc, op, op->child_rc);
+    dom_finish(egc, op, 0);
 }
+
+/* How long destroy's child lives; < 0: 1 or 2 ms. */
+static int destroy_child_us = -1;
+
+void libxlmodel_set_destroy_child_us(int us) { __atomic_store_n(&destroy_child_us, us, __ATOMIC_RELAXED); }
 
 static void dom_child_exited(model_egc *egc, model_child *ch, int status)
 {
     dom_op *op = ch->arg;
-    op->child_pending = false;
-    op->child_rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ERROR_FAIL;
-    if (op->fd)
-        return; /* the fd is still to be delivered */
-    dom_finish(egc, op, op->child_rc);
+    dom_finish(egc, op, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ERROR_FAIL);
 }
 
 static void dom_timeout_fired(model_egc *egc, model_reg *r, void *arg)
@@ -471,6 +459,19 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
     if (!op->ao) {
         rc = ERROR_FAIL;
         goto fail;
+    }
+    if (kind == DOM_DESTROY && model_rules(c)->destroy_forks && model_children_mainloop(c)) {
+        /* 1-2 ms, so that the child is often still running when the
+         * initiating call returns, and sometimes not. */
+        int us = __atomic_load_n(&destroy_child_us, __ATOMIC_RELAXED);
+        if (us < 0)
+            us = 1000 + (int)(op->domid % 2) * 1000;
+        if (model_child_fork(c, us, 0, dom_child_exited, op) < 0) {
+            model_log(c, XTL_ERROR, "libxlmodel: fork failed: %s", strerror(errno));
+            rc = ERROR_FAIL;
+            goto fail;
+        }
+        return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
     }
     if (pipe2(op->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
         rc = ERROR_FAIL;
@@ -536,20 +537,6 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
     if (write(op->fds[1], "d", 1) < 0) {
         rc = ERROR_FAIL;
         goto fail;
-    }
-    if (kind == DOM_DESTROY && model_rules(c)->destroy_forks && model_children_mainloop(c)) {
-        /* Besides its fd, destroy waits for a child (1-2 ms by default, so
-         * that it is often still running when the initiating call returns,
-         * and sometimes not). */
-        int us = __atomic_load_n(&destroy_child_us, __ATOMIC_RELAXED);
-        if (us < 0)
-            us = 1000 + (int)(op->domid % 2) * 1000;
-        if (model_child_fork(c, us, 0, dom_child_exited, op) < 0) {
-            model_log(c, XTL_ERROR, "libxlmodel: fork failed: %s", strerror(errno));
-            rc = ERROR_FAIL;
-            goto fail;
-        }
-        op->child_pending = true;
     }
     return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
 

@@ -305,10 +305,17 @@ func failingTests(out string) []string {
 		if strings.Contains(out, "WARNING: DATA RACE") {
 			return []string{"(data race)"}
 		}
+		// The binary died (a panic that was not recovered): the test
+		// running then is the last one started.
+		if runs := startRE.FindAllStringSubmatch(out, -1); len(runs) > 0 {
+			return []string{runs[len(runs)-1][1] + " (crashed)"}
+		}
 		return []string{"(test binary failed)"}
 	}
 	return names
 }
+
+var startRE = regexp.MustCompile(`(?m)^=== RUN\s+(Test[^/\s]+)`)
 
 var runningRE = regexp.MustCompile(`(?m)^\s+(Test\S+) \(`)
 
