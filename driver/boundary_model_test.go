@@ -399,3 +399,20 @@ func TestCloseDuringSaveResumesGuest(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "the interrupted save's file is left")
 	requireNoViolations(t)
 }
+
+// A save file whose libxl stream header is damaged is refused with
+// ErrBadSaveFile before libxl reads it (libxl 4.17 crashed on one on
+// real Xen), and nothing is built.
+func TestRestoreOfDamagedStreamIsRefused(t *testing.T) {
+	freshModelHost(t)
+	d := newModelDriver(t, libxlmodel.Mode417)
+	defer d.Close()
+	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "damaged.save")
+	writeModelSaveFileWithStream(t, path, []byte("LibxlFmX\x00\x00\x00\x02\x00\x00\x00\x00"))
+	_, err = m.Restore(context.Background(), path, CreateOptions{})
+	require.ErrorIs(t, err, libxl.ErrBadSaveFile)
+	requireNoFakeDomains(t, "after the refused restore")
+	requireNoViolations(t)
+}

@@ -38,7 +38,9 @@
 // its half-built domain destroyed (libxl 4.17 keeps it on ERROR_ABORTED),
 // a save cut short has its file removed and its guest resumed. So an
 // error means no domain left, in every case, and the interrupted call's
-// error matches ErrDriverClosed. The wait is bounded by libxl: an aborted
+// error matches ErrDriverClosed. Restores and saves are not aborted
+// (libxl 4.17 crashed aborting a restore; see libxl's doc.go): Close
+// waits for them to finish, then undoes them the same way. The wait is bounded by libxl: an aborted
 // operation ends at its next step, and each cleanup has a one-minute
 // bound. Close must not be called from the Progress callback: that
 // callback runs inside an operation, which Close would wait for.

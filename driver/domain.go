@@ -115,15 +115,15 @@ func NewDomains(src CtxSource, opts DomainsOptions) (*Domains, error) {
 	}
 	m.stopCtx, m.stopCancel = context.WithCancel(context.Background())
 	m.stop = m.stopCtx.Done()
-	if drv, ok := src.(*Driver); ok {
-		if !drv.addManager(m) {
-			return nil, fmt.Errorf("driver: new domains manager: %w", ErrDriverClosed)
-		}
-		m.drv = drv
-	}
+	drv, _ := src.(*Driver)
+	m.drv = drv
 	if err := m.resync(); err != nil {
-		if m.drv != nil {
-			m.drv.removeManager(m)
+		// The watches of the domains adopted so far, and their forwarders.
+		m.stopCancel()
+		m.unwatchAll()
+		m.wg.Wait()
+		if drv != nil && drv.isClosed() {
+			return nil, fmt.Errorf("driver: new domains manager: %w (%w)", ErrDriverClosed, err)
 		}
 		return nil, err
 	}
@@ -132,6 +132,12 @@ func NewDomains(src CtxSource, opts DomainsOptions) (*Domains, error) {
 	if opts.ResyncInterval > 0 {
 		m.wg.Add(1)
 		go m.resyncLoop()
+	}
+	// Registered last, once it is whole: a Driver.Close from now on
+	// closes it; one that came first refuses it.
+	if drv != nil && !drv.addManager(m) {
+		m.Close()
+		return nil, fmt.Errorf("driver: new domains manager: %w", ErrDriverClosed)
 	}
 	return m, nil
 }

@@ -129,6 +129,12 @@ func (d *Driver) addManager(m *Domains) bool {
 	return true
 }
 
+func (d *Driver) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
 func (d *Driver) removeManager(m *Domains) {
 	d.mu.Lock()
 	delete(d.managers, m)

@@ -205,6 +205,13 @@ func boundedCall(t *testing.T, what string, bound time.Duration, fn func()) {
 
 func writeModelSaveFile(t *testing.T, path string) {
 	t.Helper()
+	writeModelSaveFileWithStream(t, path, []byte("LibxlFmt\x00\x00\x00\x02\x00\x00\x00\x00"))
+	_, err := libxl.ReadSaveFileConfig(path)
+	require.NoError(t, err)
+}
+
+func writeModelSaveFileWithStream(t *testing.T, path string, stream []byte) {
+	t.Helper()
 	// xl's header with a config; the model's restore is not implemented
 	// (ERROR_NI), which still exercises the admission and the error path.
 	js := `{"c_info":{"name":"restored","type":"pv"},"b_info":{"max_memkb":65536,"target_memkb":65536,"max_vcpus":1,"type.pv":{"kernel":"/dev/null"}}}`
@@ -218,9 +225,8 @@ func writeModelSaveFile(t *testing.T, path string) {
 		binary.Write(&b, binary.NativeEndian, v)
 	}
 	b.Write(data)
+	b.Write(stream) // libxl's stream header, big-endian: ident, version, options
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o600))
-	_, err := libxl.ReadSaveFileConfig(path)
-	require.NoError(t, err)
 }
 
 func TestBoundaryMatrix(t *testing.T) {
@@ -322,6 +328,13 @@ func TestBoundaryMatrix(t *testing.T) {
 			results.record(t, "(a) concurrent with Close", "Domains.Create", err)
 		}()
 
+		select {
+		case <-gateReached:
+		case <-gateDone:
+			t.Errorf("round %d: the gate create ended before its Progress callback", round)
+		case <-time.After(bound):
+			t.Fatal("the gate create never reached its Progress callback")
+		}
 		// (a) every method concurrently with Close, at a random point.
 		var callers sync.WaitGroup
 		for i, c := range calls {
@@ -340,13 +353,6 @@ func TestBoundaryMatrix(t *testing.T) {
 				}
 				results.record(t, "(a) concurrent with Close", c.name, err)
 			}()
-		}
-		select {
-		case <-gateReached:
-		case <-gateDone:
-			t.Errorf("round %d: the gate create ended before its Progress callback", round)
-		case <-time.After(bound):
-			t.Fatal("the gate create never reached its Progress callback")
 		}
 		time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
 		closing.Store(true)

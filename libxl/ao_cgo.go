@@ -79,6 +79,13 @@ const (
 	// cleanupAO: only the caller's context; a cleanup must finish even
 	// while Close waits for it.
 	cleanupAO
+	// neverAbort: libxl_ao_abort is never called; the operation runs to
+	// its completion and the caller undoes it if its context ended or
+	// Close began meanwhile. For restore and save: libxl 4.17 crashed
+	// (a NULL abort hook, SIGSEGV in libxl_ao_abort) when a restore was
+	// aborted on real Xen (tests/integration TestSaveRestoreBoundaries),
+	// and save and restore share libxl's stream machinery.
+	neverAbort
 )
 
 // runAOInOp is runAO for a caller that already holds an operation
@@ -120,6 +127,9 @@ func (c *Ctx) runAOMode(ctx context.Context, mode aoMode, op string, start start
 		return &OpError{Op: op, Err: Error(rc)}
 	}
 
+	if mode == neverAbort {
+		return opResult(op, <-done, nil)
+	}
 	var closing <-chan struct{}
 	if mode == abortOnClose {
 		closing = c.closeSig.C()

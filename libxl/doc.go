@@ -126,9 +126,14 @@
 // context, Close) removes its partial file and resumes a guest it had
 // suspended (libxl_domain_resume, suspend_cancel=1, as xl does), so the
 // guest runs on with its domid. Cleanups are not aborted by Close and
-// each has a one-minute bound. Call and CallAsync are counted like every
-// other operation; an asynchronous operation started inside Call's fn with
-// an ao_how of its own is not (use CallAsync).
+// each has a one-minute bound. Restores and saves are never aborted:
+// libxl 4.17 crashed inside libxl_ao_abort during a restore on real Xen
+// (a NULL abort hook), and save and restore share its stream machinery.
+// Close and cancellation wait for them to finish and then undo them
+// (the restored domain is destroyed; the saved guest resumed, its file
+// removed), with the same errors. Call and CallAsync are counted like
+// every other operation; an asynchronous operation started inside Call's
+// fn with an ao_how of its own is not (use CallAsync).
 //
 // # Without cgo
 //

@@ -214,7 +214,11 @@ func (c *Ctx) create(ctx context.Context, op string, cfg Config, restoreFD int) 
 		defer C.goxl_restore_params_free(params)
 	}
 
-	err = c.runAOInOp(ctx, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	mode := abortOnClose
+	if restoreFD >= 0 {
+		mode = neverAbort // see neverAbort: libxl 4.17 crashes aborting a restore
+	}
+	err = c.runAOMode(ctx, mode, op, func(raw *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		if restoreFD >= 0 {
 			return C.goxl_domain_create_restore(raw, d, domid, C.int(restoreFD), params, how)
 		}
@@ -436,9 +440,17 @@ func (c *Ctx) SaveDomain(ctx context.Context, domid uint32, path string) (err er
 	if err := writeSaveHeader(f, cfg); err != nil {
 		return err
 	}
-	err = c.runAOInOp(ctx, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
+	// Never aborted (see neverAbort): a save that completes after its
+	// context ended or Close began is undone below like a failed one.
+	err = c.runAOMode(ctx, neverAbort, fmt.Sprintf("libxl_domain_suspend(%d)", domid), func(r *C.libxl_ctx, how *C.libxl_asyncop_how) C.int {
 		return C.libxl_domain_suspend(r, C.uint32_t(domid), C.int(f.Fd()), 0, how)
 	})
+	if err == nil && ctx.Err() != nil {
+		err = &OpError{Op: "save", Err: ctx.Err()}
+	}
+	if err == nil && c.isClosing() {
+		err = &OpError{Op: "save", Err: ErrClosed}
+	}
 	if err == nil {
 		// The data must be on disk: a full file system may only tell
 		// at fsync or close.
@@ -496,14 +508,51 @@ func readSaveHeader(r io.Reader) (JSONConfig, error) {
 	return JSONConfig(bytes.TrimRight(opt[4:4+n], "\x00")), nil
 }
 
+// libxl's stream header (libxl_sr_stream_format.h): the ident "LibxlFmt"
+// and the version, big-endian.
+var libxlStreamIdent = [8]byte{'L', 'i', 'b', 'x', 'l', 'F', 'm', 't'}
+
+// checkStreamHeader checks libxl's stream header, which follows xl's
+// header, and leaves f where it was. libxl 4.17 crashed (SIGSEGV, a NULL
+// callback in its stream reader) restoring a file whose stream header
+// was corrupted (tests/integration TestSaveRestoreBoundaries): such a
+// file is refused here with ErrBadSaveFile, before libxl sees it.
+func checkStreamHeader(f *os.File) error {
+	var hdr [16]byte
+	n, err := io.ReadFull(f, hdr[:])
+	if _, serr := f.Seek(int64(-n), io.SeekCurrent); serr != nil {
+		return serr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: no libxl stream after the header", ErrBadSaveFile)
+	}
+	if [8]byte(hdr[:8]) != libxlStreamIdent {
+		return fmt.Errorf("%w: libxl's stream header is damaged (ident %x)", ErrBadSaveFile, hdr[:8])
+	}
+	if v := binary.BigEndian.Uint32(hdr[8:12]); v != 2 {
+		return fmt.Errorf("%w: libxl stream version %d, goxl restores version 2", ErrBadSaveFile, v)
+	}
+	return nil
+}
+
 // ReadSaveFileConfig returns the config stored in a save file's header.
+// It also checks libxl's stream header that follows (see
+// checkStreamHeader), so that a damaged file is refused before anything
+// is built.
 func ReadSaveFileConfig(path string) (JSONConfig, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return readSaveHeader(f)
+	cfg, err := readSaveHeader(f)
+	if err != nil {
+		return "", err
+	}
+	if err := checkStreamHeader(f); err != nil {
+		return "", err
+	}
+	return cfg, nil
 }
 
 // RestoreDomain creates a domain from a file SaveDomain (or `xl save`)
@@ -518,6 +567,9 @@ func (c *Ctx) RestoreDomain(ctx context.Context, path string, cfg Config) (uint3
 	defer f.Close()
 	stored, err := readSaveHeader(f)
 	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkStreamHeader(f); err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	if cfg == nil {
