@@ -34,6 +34,10 @@ var notInAPIReasons = map[string]string{
 	"libxl_domain_soft_reset":             "libxl 4.2 has no soft reset (LIBXL_HAVE_SOFT_RESET, 4.6)",
 	"kernel":                              "libxl 4.2 boots a kernel directly only for PV domains (LIBXL_HAVE_BUILDINFO_KERNEL, 4.5)",
 	"backend_domname":                     "libxl 4.2 names a backend domain only by domid (LIBXL_HAVE_DEVICE_BACKEND_DOMNAME, 4.3)",
+	"libxl_set_memory_target":             "libxl 4.2's libxl_set_memory_target takes a 32-bit KiB target (at most 2147483647 KiB; 64-bit from LIBXL_HAVE_MEMKB_64BITS, 4.8)",
+	"gatewaydev":                          "libxl 4.2's libxl_device_nic has no gatewaydev (4.3)",
+	"trusted":                             "libxl 4.2's libxl_device_nic has no trusted flag (LIBXL_HAVE_NIC_TRUSTED, 4.14)",
+	"on_soft_reset":                       "libxl 4.2 has no soft reset, so no on_soft_reset action other than the default (LIBXL_HAVE_SOFT_RESET, 4.6)",
 }
 
 func notInAPI(what string) error {

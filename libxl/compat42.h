@@ -13,6 +13,8 @@
 #ifndef GOXL_COMPAT42_H
 #define GOXL_COMPAT42_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <libxl.h>
 
@@ -92,7 +94,7 @@ static inline int goxl_domain_reboot(libxl_ctx *ctx, uint32_t domid,
 #endif
 }
 
-#if GOXL_LIBXL_API_42
+#if defined(LIBXL_API_VERSION) && LIBXL_API_VERSION < 0x041300
 static inline int goxl_complete_now(libxl_ctx *ctx, int rc,
                                     const libxl_asyncop_how *how)
 {
@@ -277,6 +279,208 @@ static inline int goxl_domain_soft_reset(libxl_ctx *ctx, libxl_domain_config *d,
 #else
     (void)ctx; (void)d; (void)domid; (void)how;
     return GOXL_ERROR_NOT_IN_API;
+#endif
+}
+
+/* --- host and vcpu calls (host_cgo.go, vcpu_cgo.go) ------------------- */
+
+/* libxl_version_info.build_id: LIBXL_HAVE_BUILD_ID (4.7); NULL without. */
+static inline const char *goxl_version_build_id(const libxl_version_info *vi)
+{
+#ifdef LIBXL_HAVE_BUILD_ID
+    return vi->build_id;
+#else
+    (void)vi;
+    return NULL;
+#endif
+}
+
+/* libxl_physinfo capability flags and claims. A libxl without the field
+ * reports false / 0, as its own xl info prints nothing for them (4.2's
+ * xl lists only hvm and hvm_directio in virt_caps). */
+static inline bool goxl_physinfo_cap_pv(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_PV
+    return p->cap_pv;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_hap(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_HAP_SHADOW
+    return p->cap_hap;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_shadow(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_HAP_SHADOW
+    return p->cap_shadow;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_iommu_hap_pt_share(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_IOMMU_HAP_PT_SHARE
+    return p->cap_iommu_hap_pt_share;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_vmtrace(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_VMTRACE
+    return p->cap_vmtrace;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_vpmu(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_VPMU
+    return p->cap_vpmu;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_gnttab_v1(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_GNTTAB
+    return p->cap_gnttab_v1;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline bool goxl_physinfo_cap_gnttab_v2(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_CAP_GNTTAB
+    return p->cap_gnttab_v2;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
+static inline uint64_t goxl_physinfo_outstanding_pages(const libxl_physinfo *p)
+{
+#ifdef LIBXL_HAVE_PHYSINFO_OUTSTANDING_PAGES
+    return p->outstanding_pages;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
+/* libxl_set_memory_target: a 64-bit target from LIBXL_HAVE_MEMKB_64BITS
+ * (4.8); 4.2 takes an int32_t, so a larger target is not expressible. */
+static inline int goxl_set_memory_target(libxl_ctx *ctx, uint32_t domid,
+        int64_t target_memkb, int relative, int enforce)
+{
+#ifdef LIBXL_HAVE_MEMKB_64BITS
+    return libxl_set_memory_target(ctx, domid, target_memkb, relative, enforce);
+#else
+    if (target_memkb > INT32_MAX || target_memkb < INT32_MIN)
+        return GOXL_ERROR_NOT_IN_API;
+    return libxl_set_memory_target(ctx, domid, (int32_t)target_memkb,
+                                   relative, enforce);
+#endif
+}
+
+/* libxl_send_trigger and libxl_set_vcpuonline take an ao_how from 4.13;
+ * before, they are synchronous and immediate (one domctl, one xenstore
+ * transaction), so the completion is reported at once. */
+static inline int goxl_send_trigger(libxl_ctx *ctx, uint32_t domid,
+        libxl_trigger trigger, uint32_t vcpuid, const libxl_asyncop_how *how)
+{
+#if defined(LIBXL_API_VERSION) && LIBXL_API_VERSION < 0x041300
+    return goxl_complete_now(ctx, libxl_send_trigger(ctx, domid, trigger, vcpuid), how);
+#else
+    return libxl_send_trigger(ctx, domid, trigger, vcpuid, how);
+#endif
+}
+
+static inline int goxl_set_vcpuonline(libxl_ctx *ctx, uint32_t domid,
+        libxl_bitmap *cpumap, const libxl_asyncop_how *how)
+{
+#if defined(LIBXL_API_VERSION) && LIBXL_API_VERSION < 0x041300
+    return goxl_complete_now(ctx, libxl_set_vcpuonline(ctx, domid, cpumap), how);
+#else
+    return libxl_set_vcpuonline(ctx, domid, cpumap, how);
+#endif
+}
+
+/* libxl_vcpuinfo.cpumap_soft: LIBXL_HAVE_VCPUINFO_SOFT_AFFINITY (4.5);
+ * NULL without (no soft affinity at all). */
+static inline libxl_bitmap *goxl_vcpuinfo_cpumap_soft(libxl_vcpuinfo *v)
+{
+#ifdef LIBXL_HAVE_VCPUINFO_SOFT_AFFINITY
+    return &v->cpumap_soft;
+#else
+    (void)v;
+    return NULL;
+#endif
+}
+
+/* --- nic fields and actions the 4.2 IDL lacks (config_cgo.go) --------- */
+
+/* libxl_device_nic.gatewaydev: 4.3's IDL, with no LIBXL_HAVE_* macro, so
+ * selected by the 4.2 API version. A gateway there is refused (-1). The
+ * string becomes libxl's. */
+static inline int goxl_nic_set_gatewaydev(libxl_device_nic *n, char *dev)
+{
+#if GOXL_LIBXL_API_42
+    (void)n;
+    if (!dev)
+        return 0;
+    free(dev);
+    return -1;
+#else
+    n->gatewaydev = dev;
+    return 0;
+#endif
+}
+
+/* libxl_device_nic.trusted: LIBXL_HAVE_NIC_TRUSTED (4.14). */
+static inline int goxl_nic_set_trusted(libxl_device_nic *n, int trusted)
+{
+#ifdef LIBXL_HAVE_NIC_TRUSTED
+    libxl_defbool_set(&n->trusted, trusted != 0);
+    return 0;
+#else
+    (void)n; (void)trusted;
+    return -1;
+#endif
+}
+
+/* libxl_domain_config.on_soft_reset: LIBXL_HAVE_SOFT_RESET (4.6). Without
+ * soft reset a guest cannot ask for one, so the default (soft-reset, or
+ * unset) means nothing there; any other action is refused (-1). */
+static inline int goxl_config_set_on_soft_reset(libxl_domain_config *d,
+        libxl_action_on_shutdown action)
+{
+#ifdef LIBXL_HAVE_SOFT_RESET
+    d->on_soft_reset = action;
+    return 0;
+#else
+    (void)d;
+    return (action == 0 || action == GOXL_ACTION_ON_SHUTDOWN_SOFT_RESET) ? 0 : -1;
 #endif
 }
 

@@ -678,7 +678,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 			return nil, notInAPI("backend_domname")
 		}
 		cn.mtu = C.int(n.MTU)
-		cn.gatewaydev = cString(n.GatewayDev)
+		if C.goxl_nic_set_gatewaydev(cn, cString(n.GatewayDev)) != 0 {
+			return nil, fmt.Errorf("vif %d: %w", i, notInAPI("gatewaydev"))
+		}
 		cn.devid = C.libxl_devid(i)
 		if n.DevID != nil {
 			cn.devid = C.libxl_devid(*n.DevID)
@@ -688,7 +690,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 			if *n.Trusted {
 				v = 1
 			}
-			C.goxl_defbool_set(&cn.trusted, C.int(v))
+			if C.goxl_nic_set_trusted(cn, C.int(v)) != 0 {
+				return nil, fmt.Errorf("vif %d: %w", i, notInAPI("trusted"))
+			}
 		}
 		if n.Rate != "" {
 			if err := xluParse("vif", i, n.Rate, func(x *C.goxl_xlu, cs *C.char) C.int { return C.goxl_vif_parse_rate(x, cs, cn) }); err != nil {
@@ -706,7 +710,9 @@ func buildDomainConfig(cfg *DomainConfig) (*C.libxl_domain_config, error) {
 	d.on_reboot = actionValue[s.OnReboot]
 	d.on_crash = actionValue[s.OnCrash]
 	d.on_watchdog = actionValue[s.OnWatchdog]
-	d.on_soft_reset = actionValue[s.OnSoftReset]
+	if C.goxl_config_set_on_soft_reset(d, actionValue[s.OnSoftReset]) != 0 {
+		return nil, notInAPI("on_soft_reset")
+	}
 	ok = true
 	return d, nil
 }

@@ -61,7 +61,7 @@ func (c *Ctx) HostInfo() (HostInfo, error) {
 		CCCompileBy:    cstr(vi.compile_by),
 		CCCompileDom:   cstr(vi.compile_domain),
 		CCCompileDate:  cstr(vi.compile_date),
-		BuildID:        cstr(vi.build_id),
+		BuildID:        cstr(C.goxl_version_build_id(vi)),
 	}
 	h.XenVersion = fmt.Sprintf("%d.%d%s", h.XenMajor, h.XenMinor, h.XenExtra)
 	caps := make([]string, 0, 8)
@@ -73,9 +73,11 @@ func (c *Ctx) HostInfo() (HostInfo, error) {
 		on   C.bool
 		name string
 	}{
-		{pi.cap_pv, "pv"}, {pi.cap_hvm, "hvm"}, {pi.cap_hvm_directio, "hvm_directio"},
-		{pi.cap_hap, "hap"}, {pi.cap_shadow, "shadow"}, {pi.cap_iommu_hap_pt_share, "iommu_hap_pt_share"},
-		{pi.cap_vmtrace, "vmtrace"}, {pi.cap_vpmu, "vpmu"}, {pi.cap_gnttab_v1, "gnttab-v1"}, {pi.cap_gnttab_v2, "gnttab-v2"},
+		{C.goxl_physinfo_cap_pv(&pi), "pv"}, {pi.cap_hvm, "hvm"}, {pi.cap_hvm_directio, "hvm_directio"},
+		{C.goxl_physinfo_cap_hap(&pi), "hap"}, {C.goxl_physinfo_cap_shadow(&pi), "shadow"},
+		{C.goxl_physinfo_cap_iommu_hap_pt_share(&pi), "iommu_hap_pt_share"},
+		{C.goxl_physinfo_cap_vmtrace(&pi), "vmtrace"}, {C.goxl_physinfo_cap_vpmu(&pi), "vpmu"},
+		{C.goxl_physinfo_cap_gnttab_v1(&pi), "gnttab-v1"}, {C.goxl_physinfo_cap_gnttab_v2(&pi), "gnttab-v2"},
 	} {
 		if bool(f.on) {
 			h.VirtCaps = append(h.VirtCaps, f.name)
@@ -90,7 +92,7 @@ func (c *Ctx) HostInfo() (HostInfo, error) {
 	h.FreeMemoryMB = mb(pi.free_pages)
 	h.SharingFreedMB = mb(pi.sharing_freed_pages)
 	h.SharingUsedMB = mb(pi.sharing_used_frames)
-	h.OutstandingClaimsMB = mb(pi.outstanding_pages)
+	h.OutstandingClaimsMB = mb(C.goxl_physinfo_outstanding_pages(&pi))
 	if s := C.libxl_get_scheduler(raw); s >= 0 {
 		h.XenScheduler = cstr(C.libxl_scheduler_to_string(C.libxl_scheduler(s)))
 	}
@@ -110,8 +112,13 @@ func (c *Ctx) SetMemoryTarget(domid uint32, targetKB uint64) error {
 		return err
 	}
 	defer exit()
-	if rc := C.libxl_set_memory_target(raw, C.uint32_t(domid), C.int64_t(targetKB), 0, 1); rc != 0 {
-		return &OpError{Op: fmt.Sprintf("libxl_set_memory_target(%d)", domid), Err: Error(rc)}
+	op := fmt.Sprintf("libxl_set_memory_target(%d)", domid)
+	rc := C.goxl_set_memory_target(raw, C.uint32_t(domid), C.int64_t(targetKB), 0, 1)
+	if err, ok := notInAPIResult(op, rc); ok {
+		return err
+	}
+	if rc != 0 {
+		return &OpError{Op: op, Err: Error(rc)}
 	}
 	return nil
 }
@@ -160,7 +167,7 @@ const (
 // (libxl_send_trigger).
 func (c *Ctx) SendTrigger(ctx context.Context, domid uint32, trigger Trigger) error {
 	return c.domidAO(ctx, "libxl_send_trigger", domid, func(r *C.libxl_ctx, d C.uint32_t, h *C.libxl_asyncop_how) C.int {
-		return C.libxl_send_trigger(r, d, C.libxl_trigger(trigger), 0, h)
+		return C.goxl_send_trigger(r, d, C.libxl_trigger(trigger), 0, h)
 	})
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <libxl.h>
 #include <libxl_utils.h>
+#include "compat42.h"
 
 static inline libxl_vcpuinfo *goxl_vcpuinfo_at(libxl_vcpuinfo *list, int i)
 {

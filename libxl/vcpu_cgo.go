@@ -35,7 +35,9 @@ func (c *Ctx) ListVCPUs(domid uint32) ([]VCPUInfo, error) {
 			CPUTime: time.Duration(v.vcpu_time),
 		}
 		info.Affinity, info.AffinityAll = bitmapCPUs(&v.cpumap, int(nrCPUs))
-		info.SoftAffinity, info.SoftAffinityAll = bitmapCPUs(&v.cpumap_soft, int(nrCPUs))
+		if soft := C.goxl_vcpuinfo_cpumap_soft(v); soft != nil {
+			info.SoftAffinity, info.SoftAffinityAll = bitmapCPUs(soft, int(nrCPUs))
+		}
 		out = append(out, info)
 	}
 	return out, nil
@@ -70,6 +72,6 @@ func (c *Ctx) SetVCPUsOnline(ctx context.Context, domid uint32, maxVCPUs, count 
 		if bitmap == nil {
 			return C.ERROR_NOMEM
 		}
-		return C.libxl_set_vcpuonline(r, d, bitmap, h)
+		return C.goxl_set_vcpuonline(r, d, bitmap, h)
 	})
 }

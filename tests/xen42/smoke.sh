@@ -16,7 +16,9 @@ xl list
 xl list g42 >/dev/null || { echo "SMOKE-FAIL: g42 not running"; exit 1; }
 if [ -x /usr/local/bin/goxl ]; then
 	echo "== goxl list (libxenlight.so.2.0)"
-	/usr/local/bin/goxl list || echo "SMOKE-NOTE: goxl list rc=$?"
+	/usr/local/bin/goxl list || echo "SMOKE-NOTE: goxl list rc=$? (ErrUnpatched42 expected on unpatched 4.2.1)"
+	echo "== goxl list, Xen42Serialised (GOXL_LIBXL_SAFE_MODE=1)"
+	GOXL_LIBXL_SAFE_MODE=1 /usr/local/bin/goxl list || { echo "SMOKE-FAIL: serialised goxl list rc=$?"; exit 1; }
 fi
 echo "== xl destroy"
 xl destroy g42
