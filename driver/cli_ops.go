@@ -134,15 +134,11 @@ func (m *Domains) SaveWith(ctx context.Context, ref, path string, opts SaveOptio
 		return m.Save(ctx, ref, path)
 	}
 	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
-		c := m.ctx
-		if m.opts.PerOperationCtx {
-			oc, err := m.src.OpenCtx()
-			if err != nil {
-				return err
-			}
-			defer oc.Close()
-			c = oc
+		c, release, err := m.operationCtx()
+		if err != nil {
+			return err
 		}
+		defer release()
 		start := time.Now()
 		m.progress("checkpointing domain %d to %s", domid, path)
 		saveErr := c.SaveDomain(ctx, domid, path)

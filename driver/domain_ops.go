@@ -122,18 +122,13 @@ func (m *Domains) createOrRestore(ctx context.Context, cfg libxl.Config, restore
 // build runs create or restore, watches the new domain and unpauses it.
 // The caller holds d's job. On error nothing is left behind.
 func (m *Domains) build(ctx context.Context, d *Domain, cfg libxl.Config, restorePath string, paused bool) (uint32, error) {
-	c := m.ctx
-	if m.opts.PerOperationCtx {
-		oc, err := m.src.OpenCtx()
-		if err != nil {
-			return 0, err
-		}
-		defer oc.Close()
-		c = oc
+	c, release, err := m.operationCtx()
+	if err != nil {
+		return 0, err
 	}
+	defer release()
 	start := time.Now()
 	var id uint32
-	var err error
 	if restorePath != "" {
 		m.progress("restoring %s from %s", d.name, restorePath)
 		id, err = c.RestoreDomain(ctx, restorePath, cfg)
@@ -330,15 +325,11 @@ func (m *Domains) Unpause(ctx context.Context, ref string) error {
 // Save saves a domain to path (xl's save-file format) and destroys it.
 func (m *Domains) Save(ctx context.Context, ref, path string) error {
 	return m.op(ctx, ref, func(ctx context.Context, d *Domain, domid uint32) error {
-		c := m.ctx
-		if m.opts.PerOperationCtx {
-			oc, err := m.src.OpenCtx()
-			if err != nil {
-				return err
-			}
-			defer oc.Close()
-			c = oc
+		c, release, err := m.operationCtx()
+		if err != nil {
+			return err
 		}
+		defer release()
 		start := time.Now()
 		m.progress("saving domain %d to %s", domid, path)
 		if err := c.SaveDomain(ctx, domid, path); err != nil {
@@ -389,4 +380,17 @@ func (d *Domain) terminal(t Transition, kind string, domid uint32) {
 	if d.deadDomID != domid {
 		d.publishLocked(DomainEvent{DomID: domid, Name: d.name, Kind: kind, State: d.state})
 	}
+}
+
+// operationCtx is the ctx an operation runs on: with PerOperationCtx a
+// short-lived ctx of its own (release closes it), else the shared one.
+func (m *Domains) operationCtx() (c *libxl.Ctx, release func(), err error) {
+	if !m.opts.PerOperationCtx {
+		return m.ctx, func() {}, nil
+	}
+	oc, err := m.src.OpenCtx()
+	if err != nil {
+		return nil, nil, err
+	}
+	return oc, func() { oc.Close() }, nil
 }
