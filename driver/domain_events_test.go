@@ -2,6 +2,8 @@ package driver
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +58,35 @@ func TestDomainWaitStateAndApply(t *testing.T) {
 	}
 	if e := <-s.C(); e.Kind != "creating" {
 		t.Fatal(e)
+	}
+}
+
+// Issue 11 item 3: a death can be seen twice — by the driver's own
+// destroy or save (endIncarnationLocked) and by libxl's DOMAIN_DEATH on a
+// watch that was still open — and must be published once per domid; a
+// death of domid 0 (an incarnation that never had a domain) is never
+// published.
+func TestDeathPublishedOncePerIncarnation(t *testing.T) {
+	m := &Domains{reg: newRegistry()}
+	d := newDomain(m)
+	s := m.Subscribe(16)
+	defer s.Close()
+	d.mu.Lock()
+	d.name = "g"
+	d.endIncarnationLocked(0)
+	d.endIncarnationLocked(7)
+	d.publishLocked(DomainEvent{DomID: 7, Name: "g", Kind: "death"})
+	d.publishLocked(DomainEvent{DomID: 8, Name: "g", Kind: "created"})
+	d.publishLocked(DomainEvent{DomID: 8, Name: "g", Kind: "death"})
+	d.endIncarnationLocked(8)
+	d.mu.Unlock()
+	var got []string
+	for len(s.C()) > 0 {
+		e := <-s.C()
+		got = append(got, fmt.Sprintf("%s:%d", e.Kind, e.DomID))
+	}
+	want := []string{"death:7", "created:8", "death:8"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }
