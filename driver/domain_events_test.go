@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/goxl/goxl/libxl"
 )
 
 func TestEventStreamOverflowPolicy(t *testing.T) {
@@ -88,5 +90,23 @@ func TestDeathPublishedOncePerIncarnation(t *testing.T) {
 	want := []string{"death:7", "created:8", "death:8"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// Issue 11 item 3: a lookup or resync that finds a domain while its
+// create is still running (the registry knows only the reserved name)
+// must return the create's own Domain, not adopt a second one whose
+// second death watch would report every event twice.
+func TestAdoptDuringCreateReturnsTheCreatesDomain(t *testing.T) {
+	m := &Domains{reg: newRegistry()}
+	building := newDomain(m)
+	building.name, building.state = "g", StateCreating
+	if err := m.reg.reserve(building, "g", libxl.UUID{1}); err != nil {
+		t.Fatal(err)
+	}
+	// DomID 0 keeps adopt from opening a watch (no ctx in this test).
+	got, adopted, err := m.adopt(libxl.DomainInfo{DomID: 0, Name: "g", UUID: libxl.UUID{1}})
+	if err != nil || adopted || got != building {
+		t.Fatalf("adopt during create: same Domain %v, adopted %v, err %v; want the create's Domain, not adopted", got == building, adopted, err)
 	}
 }
