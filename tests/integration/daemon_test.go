@@ -515,9 +515,9 @@ func TestDaemonRestartTakesOver(t *testing.T) {
 		return errs, code
 	})
 	e.waitFor("adopt destroyed by the second daemon's on_poweroff", 5*time.Minute, func() bool { return e.domidGone(info.DomID) })
-	if !strings.Contains(d2.output(), "took over") {
-		t.Errorf("the second daemon's log does not say it took adopt over")
-	}
+	e.waitFor("the second daemon's log to say it took adopt over", 30*time.Second, func() bool {
+		return strings.Contains(d2.output(), "took over")
+	})
 	e.noGuests()
 }
 
