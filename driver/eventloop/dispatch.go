@@ -276,7 +276,6 @@ func (l *Loop) deliverTimeout(t *timeoutReg, g uint64, gated *uint64) bool {
 		b.stats.gated.Add(1)
 		return false
 	}
-	defer l.forgetFired(t, g) // deferred: also after a Goexit in the Sink
 	l.occurredTimeout(t, g)
 	b.stats.timeoutDeliveries.Add(1)
 	return true
@@ -299,6 +298,10 @@ func (l *Loop) forgetFired(t *timeoutReg, g uint64) {
 func (l *Loop) occurredTimeout(t *timeoutReg, g uint64) {
 	b := t.b
 	defer b.exit()
+	// Forgotten before the admission is released (deferred: also after a
+	// Goexit in the Sink): once CloseGate's drain returns, a delivered
+	// timeout is gone, so Reap never counts it as reaped.
+	defer l.forgetFired(t, g)
 	t.decided.Store(g)
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredTimeout, Binding: b.id, Reg: t.id, Timeout: true})
