@@ -3,6 +3,7 @@
 package driver
 
 import (
+	"errors"
 	"runtime"
 	"strings"
 	"sync"
@@ -145,4 +146,58 @@ func TestCloseDrainsDeliveryInFlightBeforeReap(t *testing.T) {
 	require.Zero(t, rc.Fired, "a timeout was force-fired")
 	requireNoViolations(t)
 	require.Zero(t, h.Stats().Timeouts)
+}
+
+// A manager goroutine (a follow-up such as a restart or a one-domain
+// resync) may watch a domain again while Close runs, after Close's first
+// unwatchAll: nothing closes that subscription until Close's wg.Wait has
+// returned. Its forwarder must therefore end on the manager's stop, not
+// on the end of its subscription, or Close waits for it forever (seen
+// once in 3 runs of tests/bench TestScaleMeasures, a forwarder blocked on
+// its subscription's channel). Here the follow-up is made to watch again
+// exactly in that window.
+func TestWatchStartedDuringCloseDoesNotHangIt(t *testing.T) {
+	freshModelHost(t)
+	d := newModelDriver(t, libxlmodel.Mode417) // closed at the end: after a hang, Driver.Close would wait too
+	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1})
+	require.NoError(t, err)
+	dom, err := m.Create(t.Context(), modelGuest("rewatched"), CreateOptions{})
+	require.NoError(t, err)
+	domid := dom.Snapshot().DomID
+	watching := func() bool {
+		dom.mu.Lock()
+		defer dom.mu.Unlock()
+		return dom.watch != nil
+	}
+	require.True(t, watching())
+
+	rewatched := make(chan error, 1)
+	m.wg.Add(1) // as the worker does for a follow-up
+	go func() {
+		defer m.wg.Done()
+		deadline := time.Now().Add(10 * time.Second)
+		for watching() { // until Close's first unwatchAll
+			if time.Now().After(deadline) {
+				rewatched <- errors.New("Close never unwatched the domain")
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		rewatched <- m.watch(dom, domid)
+	}()
+
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("Domains.Close hung with a watch started during it:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+	require.NoError(t, <-rewatched, "the follow-up's watch (the driver's ctx is still open)")
+	require.False(t, watching(), "Close left the watch started during it open")
+	require.NoError(t, d.Close())
+	requireNoViolations(t)
+	requireEmptyLoop(t, d)
 }
