@@ -186,7 +186,7 @@ func TestCLIXLConventions(t *testing.T) {
 	// restore CFG FILE: the config given replaces the saved one.
 	cfg3 := filepath.Join(dir, "cli3.cfg")
 	raw, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg3, append(raw, []byte("\nname = \"cli3\"\n")...), 0o644)
+	os.WriteFile(cfg3, append(raw, []byte("\nname = \"cli3\"\non_reboot = \"restart\"\n")...), 0o644)
 	var snap map[string]any
 	jsonResult(t, &snap, "restore", cfg3, save)
 	if snap["name"] != "cli3" {
@@ -198,8 +198,8 @@ func TestCLIXLConventions(t *testing.T) {
 		t.Errorf("shutdown --json: %v", res)
 	}
 	// reboot -w returns once the incarnation asked has shut down for
-	// its reboot; cli3's monitor (restore started one) then builds the
-	// next incarnation, as xl's does.
+	// its reboot; cli3's monitor (restore started one) then carries out
+	// its on_reboot = "restart", as xl's does: a new incarnation runs.
 	oldID := strings.TrimSpace(mustGoxl(t, "domid", "cli3"))
 	jsonResult(t, &res, "reboot", "-w", "cli3")
 	if res["op"] != "reboot" || res["waited"] != true {
