@@ -48,7 +48,7 @@ func blockedIn(fn string) bool {
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
 }
 
-// Close step 3 (libxl.Ctx.Close closes the binding's gate and drains it
+// Close step 2 (libxl.Ctx.Close closes the binding's gate and drains it
 // before Reap) makes "reaped: forgotten, never fired" true when a delivery
 // is in flight on the dispatcher as Close runs. The ctx owes one fire-now
 // delivery (a cancelled timeout, 4.17 mode) and the dispatcher holds it
