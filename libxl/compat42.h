@@ -398,8 +398,12 @@ static inline int goxl_set_memory_target(libxl_ctx *ctx, uint32_t domid,
 #else
     if (target_memkb > INT32_MAX || target_memkb < INT32_MIN)
         return GOXL_ERROR_NOT_IN_API;
-    return libxl_set_memory_target(ctx, domid, (int32_t)target_memkb,
-                                   relative, enforce);
+    /* 4.2.x returns xc_domain_getinfolist's count, 1, on success (its xl
+     * ignores the value): measured on real 4.2.1, where mem-set failed
+     * with "hook error 1" until this. */
+    int rc = libxl_set_memory_target(ctx, domid, (int32_t)target_memkb,
+                                     relative, enforce);
+    return rc > 0 ? 0 : rc;
 #endif
 }
 

@@ -43,6 +43,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .cancel = CANCEL_BY_DEREGISTER,
         .repoll_before_callback = false,
         .cross_thread_deregistration = false,
+        .fired_self_cancel_calls_hook = true,
     },
     [LIBXLMODEL_MODE_4_2_PATCHED] = {
         .name = "4.2-patched",
@@ -66,6 +67,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .repoll_before_callback = false,
         .cross_thread_deregistration = false,
         .timeout_deregister_by_reference = true,
+        .fired_self_cancel_calls_hook = true,
     },
 };
 
