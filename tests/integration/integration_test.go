@@ -123,6 +123,10 @@ func verdict(err error) string {
 // makes hook calls after the close reaped).
 var checkHooksAfterClose = false
 
+// wantLibxlMinor is the libxl release under test: 4.17 (Debian 12), 4.2
+// with -tags xen42.
+var wantLibxlMinor = 17
+
 var (
 	hookTraceOnce sync.Once
 	hookTrace     *os.File

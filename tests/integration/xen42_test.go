@@ -11,4 +11,5 @@ package integration
 func init() {
 	xlBinary = "/usr/sbin/xl"
 	checkHooksAfterClose = true
+	wantLibxlMinor = 2
 }
