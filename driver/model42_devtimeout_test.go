@@ -4,6 +4,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -76,6 +77,61 @@ func TestDeviceTimeoutCancelsItsDeliveredTimeoutAsReal42(t *testing.T) {
 			}
 			require.Zero(t, d.Stats().Loop.UnknownIDs)
 			requireNoFakeDomains(t, "after the device timeout")
+			requireNoViolations(t)
+			require.NoError(t, d.Close())
+		})
+	}
+}
+
+// Real 4.2.1 keeps the xenstore watch fd registered from the first watch
+// until libxl_ctx_free, which deregisters it itself after goxl's close
+// reaped it (tests/xen42/traces: one F1 per ctx, "reaped", then
+// fd_deregister). 4.17 drops it with the last watch. The model's modes
+// must do the same, and goxl must take the late deregister as legal.
+func TestWatchFDLivesUntilCtxFreeAsReal42(t *testing.T) {
+	for _, m := range libxlmodel.Modes() {
+		t.Run(m.String(), func(t *testing.T) {
+			freshModelHost(t)
+			keeps := m != libxlmodel.Mode417
+			var mu sync.Mutex
+			late := 0
+			checker := hookcheck.New(func(ev eventloop.TraceEvent) {
+				if ev.Op == eventloop.OpFDDeregister && errors.Is(ev.Err, eventloop.ErrAfterReap) {
+					mu.Lock()
+					late++
+					mu.Unlock()
+				}
+			})
+			libxlmodel.SetDefaultMode(m)
+			d, err := New(Options{Xen42: policyFor(m), Loop: eventloop.Options{Trace: checker.Observe}})
+			require.NoError(t, err)
+			c, err := d.OpenCtx()
+			require.NoError(t, err)
+			domid, err := c.CreateDomain(context.Background(), modelGuest("watchfd"))
+			require.NoError(t, err)
+			base := d.Stats().Loop.FDRegs
+			sub, err := c.WatchDomainDeath(domid, libxl.WatchOptions{})
+			require.NoError(t, err)
+			require.Equal(t, base+1, d.Stats().Loop.FDRegs, "no watch fd registered")
+			sub.Close()
+			after := d.Stats().Loop.FDRegs
+			if keeps {
+				require.Equal(t, base+1, after, "4.2 keeps the watch fd until libxl_ctx_free")
+			} else {
+				require.Equal(t, base, after, "4.17 drops the watch fd with the last watch")
+			}
+			require.NoError(t, c.DestroyDomain(context.Background(), domid))
+			require.NoError(t, c.Close())
+			require.NoError(t, checker.Settle(5*time.Second))
+			mu.Lock()
+			got := late
+			mu.Unlock()
+			if keeps {
+				require.Equal(t, 1, got, "libxl_ctx_free's own deregister of the watch fd after the close reaped it")
+			} else {
+				require.Zero(t, got)
+			}
+			require.Zero(t, d.Stats().Loop.UnknownIDs)
 			requireNoViolations(t)
 			require.NoError(t, d.Close())
 		})

@@ -74,6 +74,11 @@ typedef struct {
      * Seen on real 4.2.1, a device timeout during a create
      * (tests/xen42/traces). */
     bool fired_self_cancel_calls_hook;
+    /* The xenstore watch fd, registered with the first watch, stays
+     * registered until libxl_ctx_free, which deregisters it itself
+     * (4.2.x: ctx->watch_efd; real 4.2.1 does so after the application
+     * reaped it). Otherwise it goes with the last evgen. */
+    bool watch_fd_until_ctx_free;
     /* libxl_domain_destroy forks a child (libxl__destroy_domid's
      * "destroyer", 4.6+) and completes when it is reaped. */
     bool destroy_forks;
