@@ -122,11 +122,11 @@ XEN42_PKGS := bison flex pkg-config libglib2.0-dev libaio-dev uuid-dev libyajl-d
 xen42: deps xenvm-image
 	@[ -n "$(XEN_SRC)" ] || { echo "make xen42: set XEN_SRC to a git dir or a checkout of xen-project/xen"; exit 2; }
 	$(call apt_ensure,$(XEN42_PKGS))
-	@start=$$(date +%s); \
-	XEN_SRC="$(XEN_SRC)" XEN42_VERSIONS="$(XEN42_VERSIONS)" tests/xen42/build; \
+	@start=$$(date +%s); echo "==> make xen42: start, load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	XEN_SRC="$(XEN_SRC)" XEN42_VERSIONS="$(XEN42_VERSIONS)" tests/xen42/build || exit 1; \
 	echo "==> xen42: builds ready in $$(( $$(date +%s) - start )) s"; \
-	tests/xen42/run $$(for v in $(XEN42_VERSIONS); do case $$v in 4.2.[01]) echo $$v-pristine $$v-series;; *) echo $$v;; esac; done); \
-	echo "==> make xen42: $$(( $$(date +%s) - start )) s"
+	rc=0; tests/xen42/run $$(for v in $(XEN42_VERSIONS); do case $$v in 4.2.[01]) echo $$v-pristine $$v-series;; *) echo $$v;; esac; done) || rc=$$?; \
+	echo "==> make xen42: rc=$$rc in $$(( $$(date +%s) - start )) s, load $$(cut -d' ' -f1-3 /proc/loadavg)"; exit $$rc
 
 # ---------------------------------------------------------------- demo ----
 demo: deps

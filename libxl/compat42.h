@@ -388,6 +388,20 @@ static inline uint64_t goxl_physinfo_outstanding_pages(const libxl_physinfo *p)
 #endif
 }
 
+/* libxl_domain_info: ERROR_DOMAIN_NOTFOUND for a domid with no domain
+ * from LIBXL_HAVE_ERROR_DOMAIN_NOTFOUND (4.7); 4.2's returns ERROR_INVAL,
+ * and only then (xc_domain_getinfolist found no such domain). Measured on
+ * real 4.2.1: without this, a destroyed domain never read as gone. */
+static inline int goxl_domain_info(libxl_ctx *ctx, libxl_dominfo *info, uint32_t domid)
+{
+    int rc = libxl_domain_info(ctx, info, domid);
+#ifndef LIBXL_HAVE_ERROR_DOMAIN_NOTFOUND
+    if (rc == ERROR_INVAL)
+        rc = -21; /* ERROR_DOMAIN_NOTFOUND, ErrDomainNotFound */
+#endif
+    return rc;
+}
+
 /* libxl_set_memory_target: a 64-bit target from LIBXL_HAVE_MEMKB_64BITS
  * (4.8); 4.2 takes an int32_t, so a larger target is not expressible. */
 static inline int goxl_set_memory_target(libxl_ctx *ctx, uint32_t domid,
@@ -398,8 +412,12 @@ static inline int goxl_set_memory_target(libxl_ctx *ctx, uint32_t domid,
 #else
     if (target_memkb > INT32_MAX || target_memkb < INT32_MIN)
         return GOXL_ERROR_NOT_IN_API;
-    return libxl_set_memory_target(ctx, domid, (int32_t)target_memkb,
-                                   relative, enforce);
+    /* 4.2.x returns xc_domain_getinfolist's count, 1, on success (its xl
+     * ignores the value): measured on real 4.2.1, where mem-set failed
+     * with "hook error 1" until this. */
+    int rc = libxl_set_memory_target(ctx, domid, (int32_t)target_memkb,
+                                     relative, enforce);
+    return rc > 0 ? 0 : rc;
 #endif
 }
 

@@ -66,7 +66,7 @@ func domainInfo(raw *C.libxl_ctx, domid uint32) (DomainInfo, error) {
 	var info C.libxl_dominfo
 	C.libxl_dominfo_init(&info)
 	defer C.libxl_dominfo_dispose(&info)
-	if rc := C.libxl_domain_info(raw, &info, C.uint32_t(domid)); rc != 0 {
+	if rc := C.goxl_domain_info(raw, &info, C.uint32_t(domid)); rc != 0 {
 		return DomainInfo{}, &OpError{Op: fmt.Sprintf("libxl_domain_info(%d)", domid), Err: Error(rc)}
 	}
 	return dominfoFromC(raw, &info), nil

@@ -98,6 +98,16 @@ func (b *Binding) hookFailed(_ error) {
 	b.stats.hookErrors.Add(1)
 }
 
+// unknownOrReaped is the trace's error for a deregister naming no live
+// registration: after Reap it is a late hook (ErrAfterReap), before it an
+// unknown ID.
+func unknownOrReaped(reaped bool) error {
+	if reaped {
+		return ErrAfterReap
+	}
+	return ErrUnknownReg
+}
+
 func (b *Binding) unknown(op Op) {
 	if b.reaped {
 		b.l.stats.lateHooks.Add(1)
@@ -220,6 +230,7 @@ func (b *Binding) FDDeregister(fd int, reg osevent.RegID) {
 	l := b.l
 	l.mu.Lock()
 	r := b.fdRegs[reg]
+	reaped := b.reaped
 	if r == nil {
 		b.unknown(OpFDDeregister)
 	} else {
@@ -229,7 +240,7 @@ func (b *Binding) FDDeregister(fd int, reg osevent.RegID) {
 	if l.trace != nil {
 		var err error
 		if r == nil {
-			err = ErrUnknownReg
+			err = unknownOrReaped(reaped)
 		}
 		l.emit(TraceEvent{Op: OpFDDeregister, Binding: b.id, Reg: reg, FD: fd, Err: err})
 	}
@@ -332,6 +343,7 @@ func (b *Binding) TimeoutDeregister(reg osevent.RegID) {
 	l := b.l
 	l.mu.Lock()
 	t := b.timeouts[reg]
+	reaped := b.reaped
 	if t == nil {
 		b.unknown(OpTimeoutDeregister)
 	} else {
@@ -341,7 +353,7 @@ func (b *Binding) TimeoutDeregister(reg osevent.RegID) {
 	if l.trace != nil {
 		var err error
 		if t == nil {
-			err = ErrUnknownReg
+			err = unknownOrReaped(reaped)
 		}
 		l.emit(TraceEvent{Op: OpTimeoutDeregister, Binding: b.id, Reg: reg, Timeout: true, Err: err})
 	}

@@ -568,3 +568,42 @@ func TestGoexitInSinkRestartsDispatcher(t *testing.T) {
 	b.Reap()
 	b.Detach()
 }
+
+// libxl 4.2's libxl_ctx_free deregisters its xenstore watch fd after the
+// application's close reaped it (real 4.2.1, tests/xen42/traces): the
+// trace says ErrAfterReap, not ErrUnknownReg, and it counts as a late
+// hook; a deregister of an unknown ID before any reap stays unknown.
+func TestDeregisterAfterReapIsTracedAsLate(t *testing.T) {
+	var mu sync.Mutex
+	var errs []error
+	l := newLoop(t, Options{Trace: func(ev TraceEvent) {
+		if ev.Op == OpFDDeregister || ev.Op == OpTimeoutDeregister {
+			mu.Lock()
+			errs = append(errs, ev.Err)
+			mu.Unlock()
+		}
+	}})
+	b := l.Attach(silentSink{})
+	efd := eventfd(t, 0)
+	defer unix.Close(efd)
+	id, err := b.FDRegister(efd, pIn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.FDDeregister(efd, id+100) // unknown, before any reap
+	if _, err := b.FDRegister(efd, pIn, 2); err != nil {
+		t.Fatal(err)
+	}
+	b.Reap()
+	b.FDDeregister(efd, id)
+	b.TimeoutDeregister(id + 200)
+	b.Detach()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 3 || !errors.Is(errs[0], ErrUnknownReg) || !errors.Is(errs[1], ErrAfterReap) || !errors.Is(errs[2], ErrAfterReap) {
+		t.Fatalf("deregister trace errors %v, want [unknown, after reap, after reap]", errs)
+	}
+	if s := l.Stats(); s.LateHooks != 2 || s.UnknownIDs != 1 {
+		t.Fatalf("late hooks %d, unknown IDs %d; want 2 and 1", s.LateHooks, s.UnknownIDs)
+	}
+}

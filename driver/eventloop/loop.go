@@ -26,7 +26,13 @@ var (
 	ErrDetached         = errors.New("eventloop: binding reaped or detached")
 	ErrNoSink           = errors.New("eventloop: binding has no Sink yet")
 	ErrUnknownReg       = errors.New("eventloop: unknown registration ID")
-	ErrBadFD            = errors.New("eventloop: bad fd")
+	// ErrAfterReap marks, in the trace, a deregister hook for a
+	// registration the binding already reaped: libxl 4.2's
+	// libxl_ctx_free deregisters its own xenstore watch fd after the
+	// application reaped it (4.17 asserts it is gone already). Nothing
+	// can be delivered to it; it is counted as a late hook.
+	ErrAfterReap = errors.New("eventloop: deregister after the binding was reaped")
+	ErrBadFD     = errors.New("eventloop: bad fd")
 	// ErrCallbackPanic wraps a panic recovered from a Sink or the trace
 	// function; it is passed to Options.OnCallbackPanic.
 	ErrCallbackPanic = errors.New("eventloop: callback panicked")

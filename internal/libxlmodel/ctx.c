@@ -43,6 +43,8 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .cancel = CANCEL_BY_DEREGISTER,
         .repoll_before_callback = false,
         .cross_thread_deregistration = false,
+        .fired_self_cancel_calls_hook = true,
+        .watch_fd_until_ctx_free = true,
     },
     [LIBXLMODEL_MODE_4_2_PATCHED] = {
         .name = "4.2-patched",
@@ -53,6 +55,7 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .cancel = CANCEL_BY_FIRE_NOW,
         .repoll_before_callback = true,
         .cross_thread_deregistration = true,
+        .watch_fd_until_ctx_free = true,
     },
     /* xen-patches/README, "Unpatched 4.2.0": as 4.2.1, plus the wrong
      * timeout_deregister argument that stable-4.2 f5f20508d2 fixed. */
@@ -66,6 +69,8 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .repoll_before_callback = false,
         .cross_thread_deregistration = false,
         .timeout_deregister_by_reference = true,
+        .fired_self_cancel_calls_hook = true,
+        .watch_fd_until_ctx_free = true,
     },
 };
 
@@ -745,7 +750,7 @@ int libxl_evenable_domain_death(libxl_ctx *p, uint32_t domid, libxl_ev_user user
         rc = ERROR_NOMEM;
         goto out;
     }
-    if (!c->evgens) {
+    if (c->watch_fds[0] < 0) {
         if (pipe2(c->watch_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
             rc = ERROR_FAIL;
             goto out;
@@ -759,6 +764,8 @@ int libxl_evenable_domain_death(libxl_ctx *p, uint32_t domid, libxl_ev_user user
             goto out;
         }
         model_domains_watch_add(c->watch_fds[1]);
+    }
+    if (!c->evgens) {
         /* The first watch fires at once in libxl too. */
         if (write(c->watch_fds[1], "w", 1) < 0) {
         }
@@ -807,7 +814,7 @@ void libxl_evdisable_domain_death(libxl_ctx *p, libxl_evgen_domain_death *evgen)
     } else {
         *pp = evgen->g.next;
         free(evgen);
-        if (!c->evgens)
+        if (!c->evgens && !model_rules(c)->watch_fd_until_ctx_free)
             watch_drop(&egc, c);
     }
     model_ctx_unlock(c);

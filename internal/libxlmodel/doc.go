@@ -87,6 +87,14 @@
 //     bug there and no application can avoid it; version 4.2.1.
 //   - Mode42Unpatched also calls back without re-polling (revents &
 //     events), as 4.2.1 does.
+//   - Mode42Unpatched and Mode420Unpatched: an operation whose timeout
+//     fired and that cancels it from that callback (libxl's device waits:
+//     devstate_timeout) makes the model call timeout_deregister with the
+//     registration the application has just delivered, inside its
+//     occurred_timeout, as real 4.2.1 does against its own header
+//     (measured: tests/xen42/README.md, "Real 4.2 hook traces"). The
+//     create's device timeout (SetCreateDeviceTimeout) is such an
+//     operation.
 //   - Mode420Unpatched: Mode42Unpatched as 4.2.0 (version extra ".0"):
 //     timeout_deregister gets &for_app, a void ** pointing at libxl's copy
 //     of the application's token, instead of the token (xen-patches/README,

@@ -52,6 +52,7 @@ static struct {
     int n;
     uint32_t next_domid;
     int create_delay_ms;
+    int create_device_timeout_ms; /* > 0: the create's device never connects */
     int save_delay_ms; /* how long libxl_domain_suspend takes */
     bool save_fails;   /* libxl_domain_suspend fails like a full disk */
     /* Write ends of every ctx's "@releaseDomain" watch pipe. */
@@ -186,6 +187,7 @@ void libxlmodel_domains_reset(void)
     pthread_mutex_lock(&g_doms.mu);
     g_doms.n = 0;
     g_doms.create_delay_ms = 0;
+    g_doms.create_device_timeout_ms = 0;
     g_doms.save_delay_ms = 0;
     g_doms.save_fails = false;
     pthread_mutex_unlock(&g_doms.mu);
@@ -195,6 +197,13 @@ void libxlmodel_set_create_delay_ms(int ms)
 {
     pthread_mutex_lock(&g_doms.mu);
     g_doms.create_delay_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&g_doms.mu);
+}
+
+void libxlmodel_set_create_device_timeout_ms(int ms)
+{
+    pthread_mutex_lock(&g_doms.mu);
+    g_doms.create_device_timeout_ms = ms > 0 ? ms : 0;
     pthread_mutex_unlock(&g_doms.mu);
 }
 
@@ -422,7 +431,8 @@ static void dom_child_exited(model_egc *egc, model_child *ch, int status)
 static void dom_timeout_fired(model_egc *egc, model_reg *r, void *arg)
 {
     dom_op *op = arg;
-    (void)r;
+    /* As libxl's devstate_timeout: cancel the wait, its timeout included. */
+    model_timeout_fired_self_cancel(egc, r);
     op->tm = NULL;
     dom_finish(egc, op, ERROR_TIMEDOUT);
 }
@@ -442,7 +452,7 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
     model_egc egc;
     model_ctx *c = dom_enter(p, api, &egc);
     dom_op *op;
-    int rc, delay_ms = 0;
+    int rc, delay_ms = 0, device_timeout_ms = 0;
     if (!c)
         return ERROR_FAIL;
     if (kind != DOM_CREATE && (domid == 0 || !domain_exists(domid)))
@@ -481,6 +491,7 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
         /* The domain exists from early in the build, as in Xen. */
         pthread_mutex_lock(&g_doms.mu);
         delay_ms = g_doms.create_delay_ms;
+        device_timeout_ms = g_doms.create_device_timeout_ms;
         if (g_doms.n >= MAX_FAKE_DOMAINS) {
             pthread_mutex_unlock(&g_doms.mu);
             rc = ERROR_NOMEM;
@@ -508,6 +519,24 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
         notify_watchers_locked();
         pthread_mutex_unlock(&g_doms.mu);
         timeout_s = 10 + delay_ms / 1000;
+    }
+    if (device_timeout_ms) {
+        /* A device that never connects (libxlmodel_set_create_device_
+         * timeout_ms): the wait's timeout fires and fails the create,
+         * as libxl's LIBXL_INIT_TIMEOUT does for a vif whose backend
+         * never answers. */
+        struct timeval abs;
+        model_wall_now(&abs);
+        abs.tv_sec += device_timeout_ms / 1000;
+        abs.tv_usec += (device_timeout_ms % 1000) * 1000;
+        if (abs.tv_usec >= 1000000) {
+            abs.tv_sec++;
+            abs.tv_usec -= 1000000;
+        }
+        rc = model_timeout_register(&egc, c, abs, &dom_ops, op, &op->tm);
+        if (rc)
+            goto fail;
+        return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
     }
     if (timeout_s) {
         struct timeval abs;

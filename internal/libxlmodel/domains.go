@@ -18,6 +18,13 @@ func ResetDomains() { C.libxlmodel_domains_reset() }
 // cancel in the middle of it. 0 completes at once.
 func SetCreateDelay(ms int) { C.libxlmodel_set_create_delay_ms(C.int(ms)) }
 
+// SetCreateDeviceTimeout makes libxl_domain_create_new wait for a device
+// that never connects: its timeout fires after ms milliseconds and the
+// create fails with ERROR_TIMEDOUT, cancelling the timeout from its own
+// callback as libxl's device code does (see the 4.2 modes' hook call for
+// a delivered timeout, doc.go). 0 turns it off; ResetDomains too.
+func SetCreateDeviceTimeout(ms int) { C.libxlmodel_set_create_device_timeout_ms(C.int(ms)) }
+
 // SetSaveBehaviour makes libxl_domain_suspend take delayMS and, with
 // fail, end in ERROR_FAIL (as on a full disk), leaving the domain
 // suspended (shut down, reason suspend) as libxl 4.17 does.

@@ -180,6 +180,7 @@ int libxlmodel_domain_scenario(libxl_ctx *ctx, int rounds, int async);
  * live domids (returns how many there are). */
 void libxlmodel_domains_reset(void);
 void libxlmodel_set_create_delay_ms(int ms);
+void libxlmodel_set_create_device_timeout_ms(int ms);
 /* libxl_domain_suspend takes delay_ms; with fails it ends in ERROR_FAIL
  * (a full disk), leaving the domain suspended as libxl does. */
 void libxlmodel_set_save_behaviour(int delay_ms, int fails);

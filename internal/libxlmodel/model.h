@@ -65,6 +65,20 @@ typedef struct {
     /* 4.2.0: timeout_deregister's argument is &for_app (a void ** to
      * libxl's copy of the token), not the token. */
     bool timeout_deregister_by_reference;
+    /* A timeout callback that cancels its own, just delivered, timeout
+     * (4.2's devstate_timeout, device_hotplug_timeout_cb,
+     * device_qemu_timeout) still makes libxl call the cancel hook with
+     * that registration: timeout_deregister in 4.2.0/4.2.1, although
+     * 4.2.1's libxl_event.h says it will not after _occurred_timeout
+     * (4.2.2-4.3: timeout_modify({0,0}); fixed in 4.4.0, 15347ebb35).
+     * Seen on real 4.2.1, a device timeout during a create
+     * (tests/xen42/traces). */
+    bool fired_self_cancel_calls_hook;
+    /* The xenstore watch fd, registered with the first watch, stays
+     * registered until libxl_ctx_free, which deregisters it itself
+     * (4.2.x: ctx->watch_efd; real 4.2.1 does so after the application
+     * reaped it). Otherwise it goes with the last evgen. */
+    bool watch_fd_until_ctx_free;
     /* libxl_domain_destroy forks a child (libxl__destroy_domid's
      * "destroyer", 4.6+) and completes when it is reaped. */
     bool destroy_forks;
@@ -355,6 +369,9 @@ int model_timeout_register(model_egc *egc, model_ctx *ctx,
  * nothing more (deregister); false if a fire-now delivery is still due,
  * and then the owner's released() runs when it comes. */
 bool model_timeout_cancel(model_egc *egc, model_reg *r);
+/* From a timeout_fired callback: the operation cancels its own delivered
+ * timeout, as libxl's device callbacks do; see fired_self_cancel_calls_hook. */
+void model_timeout_fired_self_cancel(model_egc *egc, model_reg *r);
 /* Re-points a record at a no-op owner (an operation gave up on it). */
 void model_reg_orphan(model_reg *r);
 

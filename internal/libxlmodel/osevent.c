@@ -349,6 +349,27 @@ bool model_timeout_cancel(model_egc *egc, model_reg *r)
     return false;
 }
 
+void model_timeout_fired_self_cancel(model_egc *egc, model_reg *r)
+{
+    model_ctx *ctx = r->ctx;
+    const model_mode_rules *rules = model_rules(ctx);
+    model_hook_frame f;
+    (void)egc;
+    hook_check_locked(ctx);
+    if (!rules->fired_self_cancel_calls_hook || !ctx->hooks || r->state != REG_DELIVERED)
+        return;
+    /* libxl__ev_time_deregister on the libxl__ev_time whose
+     * occurred_timeout is running: its func is still set, so 4.2.0/4.2.1
+     * call timeout_deregister with the registration the application
+     * has just delivered (and take it off etimes a second time). The
+     * record stays readable: it is quarantined, never freed. */
+    void *arg = rules->timeout_deregister_by_reference ? (void *)&r->for_app : r->for_app;
+    model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_DEREGISTER);
+    ctx->hooks->timeout_deregister(ctx->hooks_user, arg);
+    model_hook_leave(&f);
+    model_hist(r, H_TIMEOUT_DEREGISTER, -1, 0, 0, 0);
+}
+
 /* ---- deliveries ---- */
 
 static bool fd_in_past(model_reg *r, int fd)

@@ -20,7 +20,9 @@ import (
 	"github.com/goxl/goxl/tests/configs"
 )
 
-const xlBinary = "/usr/lib/xen-4.17/bin/xl"
+// xlBinary is the xl of the Xen under test: Debian's 4.17 (its /usr/sbin/xl
+// is a wrapper); xen42_test.go names 4.2's own for -tags xen42.
+var xlBinary = "/usr/lib/xen-4.17/bin/xl"
 
 // A config that sets uuid= or asks for a fresh VM generation ID: where it
 // does not, each side draws its own value.

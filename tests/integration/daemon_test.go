@@ -432,7 +432,7 @@ func TestMonitorCarriesOutActions(t *testing.T) {
 // so a reboot gives exactly one new incarnation.
 func TestDaemonLeavesXLDomainsToXL(t *testing.T) {
 	e := setup(t)
-	xl := "/usr/lib/xen-4.17/bin/xl"
+	xl := xlBinary
 	if _, err := os.Stat(xl); err != nil {
 		xl = "xl"
 	}
