@@ -28,6 +28,13 @@ type Restarted struct {
 	Config   libxl.Config
 }
 
+// ErrSoftResetNotSupported is why an on_*=soft-reset action of a PV
+// domain fails: Xen soft-resets HVM domains only (PVH is one), and
+// libxl 4.17 would first tear the PV domain's devices down before Xen
+// refuses. The domain is destroyed instead, as xl leaves no half-reset
+// domain, and an "action-failed" event carries this error.
+var ErrSoftResetNotSupported = errors.New("driver: soft reset is not supported for PV domains (Xen resets HVM and PVH domains only)")
+
 // xenDumpDir is xl's XEN_DUMP_DIR on Debian.
 const xenDumpDir = "/var/lib/xen/dump"
 
@@ -95,7 +102,14 @@ func (m *Domains) softReset(ctx context.Context, d *Domain, domid uint32, name s
 	m.progress("soft-resetting %s", name)
 	d.apply(TrRestart, "restarting")
 	m.unwatch(d)
-	err := m.ctx.SoftResetDomain(ctx, domid, cfg)
+	var err error
+	if sum, serr := cfg.Summary(); serr != nil {
+		err = serr
+	} else if sum.Type == libxl.DomainTypePV {
+		err = fmt.Errorf("%s (domain %d): %w", name, domid, ErrSoftResetNotSupported)
+	} else {
+		err = m.ctx.SoftResetDomain(ctx, domid, cfg)
+	}
 	if err == nil {
 		d.apply(TrCreated, "")
 		if err = m.watch(d, domid); err == nil {
@@ -107,6 +121,7 @@ func (m *Domains) softReset(ctx context.Context, d *Domain, domid uint32, name s
 		if derr := m.destroyQuietly(domid); derr != nil {
 			m.log.Error("driver: destroy after failed soft reset", "domain", name, "err", derr)
 		}
+		m.streams.publish(DomainEvent{DomID: domid, Name: name, Kind: "action-failed", State: StateDestroyed, Action: libxl.ActionSoftReset, Err: err, Error: err.Error()})
 		d.apply(TrCreateFailed, "destroyed")
 		m.forget(d)
 		return

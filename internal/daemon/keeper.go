@@ -54,6 +54,22 @@ func (k *Keeper) SetDomains(doms *driver.Domains, ctx *libxl.Ctx) {
 	}
 }
 
+// OnRestarting marks an owned name as being built again before an on_*
+// restart builds its new incarnation, as Create marks it before the
+// first build: should this process die before OnRestart records the new
+// domid, the next owner's Recover finds "building" and destroys the
+// half-built domain rather than taking it over.
+func (k *Keeper) OnRestarting(name string, oldDomID uint32) {
+	c := k.owners.Held(name)
+	if c == nil {
+		k.log.Warn("goxl: restarting a domain this process holds no claim on", "domain", name)
+		return
+	}
+	if err := c.Building(); err != nil {
+		k.log.Error("goxl: cannot mark the restart of a domain as building", "domain", name, "old domid", oldDomID, "err", err)
+	}
+}
+
 // OnRestart records the new domid of a restarted owned domain.
 func (k *Keeper) OnRestart(r driver.Restarted) {
 	c := k.owners.Held(r.Name)

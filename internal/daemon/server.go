@@ -115,7 +115,7 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d.doms, err = driver.NewDomains(d.drv, driver.DomainsOptions{
 		Logger: opts.Logger, PerOperationCtx: !opts.SharedCtx, ResyncInterval: opts.ResyncInterval,
-		EventBuffer: 256, OnRestart: d.keeper.OnRestart,
+		EventBuffer: 256, OnRestart: d.keeper.OnRestart, OnRestarting: d.keeper.OnRestarting,
 		Progress: func(msg string) { opts.Logger.Info("goxl daemon: " + msg) },
 	})
 	if err != nil {

@@ -287,9 +287,10 @@ var actionCases = []actionCase{
 	// The guest reboots on request (its init turns the request into a
 	// real reboot); on_reboot=restart builds a new incarnation.
 	{name: "reboot", actions: map[string]string{"on_reboot": "restart"}, trigger: []string{"reboot"}},
-	// The guest panics 6 s after boot; on_crash=destroy removes it (an
-	// unowned crashed domain would stay, state 'c').
-	{name: "crash", actions: map[string]string{"on_crash": "destroy"}, extra: "guest_crash=6"},
+	// The guest panics 6 s after boot; on_crash=coredump-destroy dumps
+	// its core (xl's XEN_DUMP_DIR) and removes it (an unowned crashed
+	// domain would stay, state 'c').
+	{name: "crash", actions: map[string]string{"on_crash": "coredump-destroy"}, extra: "guest_crash=6"},
 	// The guest powers off on request; on_poweroff=destroy removes it (an
 	// unowned one would stay shut down).
 	{name: "poweroff", actions: map[string]string{"on_poweroff": "destroy", "on_reboot": "destroy"}, trigger: []string{"shutdown"}},
@@ -370,6 +371,9 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string) {
 			})
 		default:
 			e.waitFor(r.name+": destroyed by its on_* action", 5*time.Minute, func() bool { return e.domidGone(r.domid) })
+		}
+		if r.c.actions["on_crash"] == "coredump-destroy" {
+			requireCoreDump(t, r.name)
 		}
 	}
 	// Exactly one incarnation of the rebooted guest: nobody restarted it
@@ -564,6 +568,151 @@ func TestDaemonSIGKILLMidCreate(t *testing.T) {
 		})
 	} else {
 		mustGx(t, nil, "destroy", "killed")
+	}
+	e.noGuests()
+}
+
+// xenDumpDir is where the coredump-* actions write (xl's XEN_DUMP_DIR
+// on Debian; the driver's default).
+const xenDumpDir = "/var/lib/xen/dump"
+
+// requireCoreDump checks that a coredump-* action wrote name's core
+// (an ELF file, xc_domain_dumpcore's format) and removes it: dom0's
+// root is in RAM.
+func requireCoreDump(t *testing.T, name string) {
+	t.Helper()
+	p := filepath.Join(xenDumpDir, name)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatalf("no core dump of %s: %v", name, err)
+	}
+	defer os.Remove(p)
+	defer f.Close()
+	magic := make([]byte, 4)
+	st, _ := f.Stat()
+	if _, err := f.Read(magic); err != nil || string(magic) != "\x7fELF" || st.Size() < 1<<20 {
+		t.Fatalf("core dump of %s: %d bytes, magic %q: not a guest core", name, st.Size(), magic)
+	}
+	t.Logf("ok: core dump of %s: %d bytes", name, st.Size())
+}
+
+// The on_* actions beyond destroy and restart, all at once through one
+// daemon, each guest with its own action: preserve (the domain stays,
+// shut down, never restarted), rename-restart (the old domain is kept
+// under a new name, a new incarnation runs), coredump-restart (a core
+// in the dump directory, then a new incarnation) and soft-reset of a PV
+// guest (Xen resets HVM domains only: the domain is destroyed and the
+// daemon reports an action-failed event naming the reason). The guests
+// are started one after the other and stopped together, to keep the
+// test to a few guest lifetimes. coredump-destroy is covered by the
+// crashing guest of TestDaemonCarriesOutActions; on_watchdog cannot be
+// triggered by the test guest (no xen_wdt in its initramfs) and is
+// tested against the model (internal/daemon TestWatchdogActionThroughTheDaemon).
+func TestDaemonMoreActions(t *testing.T) {
+	e := setup(t)
+	goxlBinary(t)
+	d := startDaemon(t)
+	defer d.stop()
+	start := time.Now()
+	type guest struct {
+		name    string
+		actions map[string]string
+		trigger string
+		domid   uint32
+	}
+	guests := []*guest{
+		{name: "pres", actions: map[string]string{"on_poweroff": "preserve"}, trigger: "shutdown"},
+		{name: "ren", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: "reboot"},
+		{name: "cdr", actions: map[string]string{"on_reboot": "coredump-restart"}, trigger: "reboot"},
+		{name: "srst", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: "reboot"},
+	}
+	for _, g := range guests {
+		out, errs, code := createRetry(t, nil, writeGuestConfig(t, g.name, g.actions, ""))
+		if code != 0 {
+			t.Fatalf("create %s exited %d: %s", g.name, code, errs)
+		}
+		m := regexp.MustCompile(`domain (\d+),`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("create %s printed no domid: %q", g.name, out)
+		}
+		fmt.Sscan(m[1], &g.domid)
+	}
+	time.Sleep(3 * time.Second)
+	for _, g := range guests {
+		untilAcknowledged(t, g.name, func() (string, int) {
+			_, errs, code := gx(t, nil, g.trigger, g.name)
+			return errs, code
+		})
+	}
+	byName := func(pred func(libxl.DomainInfo) bool) []libxl.DomainInfo {
+		list, err := e.drv.Ctx().ListDomains()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []libxl.DomainInfo
+		for _, i := range list {
+			if pred(i) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	pres, ren, cdr, srst := guests[0], guests[1], guests[2], guests[3]
+
+	e.waitFor("pres shut down and preserved", 5*time.Minute, func() bool {
+		i, ok := e.domainByName("pres")
+		return ok && i.DomID == pres.domid && i.Shutdown && i.ShutdownReason == libxl.ShutdownPoweroff
+	})
+	e.waitFor("ren: a new incarnation runs beside the renamed old one", 5*time.Minute, func() bool {
+		i, ok := e.domainByName("ren")
+		return ok && i.DomID != ren.domid && !i.Shutdown
+	})
+	old := byName(func(i libxl.DomainInfo) bool { return i.DomID == ren.domid })
+	if len(old) != 1 || !strings.HasPrefix(old[0].Name, "ren--") || !old[0].Shutdown || old[0].ShutdownReason != libxl.ShutdownReboot {
+		t.Fatalf("ren's old incarnation: %+v, want domain %d kept shut down (reboot) as ren--<time>", old, ren.domid)
+	}
+	e.waitFor("cdr: a new incarnation runs", 5*time.Minute, func() bool {
+		i, ok := e.domainByName("cdr")
+		return ok && i.DomID != cdr.domid && !i.Shutdown
+	})
+	if !e.domidGone(cdr.domid) {
+		t.Fatalf("cdr's old incarnation %d is still there", cdr.domid)
+	}
+	requireCoreDump(t, "cdr")
+	e.waitFor("srst: destroyed after its soft reset was refused", 5*time.Minute, func() bool { return e.domidGone(srst.domid) })
+	t.Logf("timing: four guests through their actions in %v", time.Since(start).Round(time.Second))
+
+	// Preserved means kept and left alone: still the same domain, shut
+	// down, and no second incarnation.
+	if n := len(byName(func(i libxl.DomainInfo) bool { return i.Name == "pres" })); n != 1 {
+		t.Fatalf("%d domains named pres, want the one preserved", n)
+	}
+	if i, ok := e.domainByName("pres"); !ok || i.DomID != pres.domid || !i.Shutdown {
+		t.Fatalf("pres after its poweroff: %+v (found %v), want domain %d kept shut down", i, ok, pres.domid)
+	}
+	evs := daemonEvents(t)
+	if hasEvent(evs, "pres", "restarted") || hasEvent(evs, "pres", "destroyed") {
+		t.Fatalf("the daemon restarted or destroyed the preserved domain: %+v", evs)
+	}
+	for _, want := range [][2]string{{"ren", "restarted"}, {old[0].Name, "renamed"}, {"cdr", "core-dumped"}, {"cdr", "restarted"}} {
+		if !hasEvent(evs, want[0], want[1]) {
+			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
+		}
+	}
+	failed := false
+	for _, ev := range evs {
+		if ev.Name == "srst" && ev.Kind == "action-failed" {
+			failed = true
+			if !strings.Contains(ev.Error, "not supported for PV") {
+				t.Errorf("srst's action-failed event says %q, want the PV reason", ev.Error)
+			}
+		}
+	}
+	if !failed || hasEvent(evs, "srst", "restarted") {
+		t.Errorf("srst: want one action-failed event and no restart; events: %+v", evs)
+	}
+	for _, n := range []string{"pres", "ren", old[0].Name, "cdr"} {
+		mustGx(t, nil, "destroy", n)
 	}
 	e.noGuests()
 }

@@ -1,0 +1,179 @@
+//go:build libxlmodel
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/internal/libxlmodel"
+	"github.com/goxl/goxl/libxl"
+)
+
+// libxl_shutdown_reason values the model's guests can be made to report.
+const (
+	reasonReboot   = 1
+	reasonWatchdog = 4
+)
+
+// waitDaemonEvent reads the daemon's events from since until one of
+// name's has kind, and returns it.
+func waitDaemonEvent(t *testing.T, c *Client, since uint64, name, kind string) Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got Event
+	var seen []string
+	c.Call(ctx, Request{Op: OpEvents, Since: since}, func(e Event) bool {
+		seen = append(seen, e.Name+":"+e.Kind)
+		if e.Name == name && e.Kind == kind {
+			got = e
+			return false
+		}
+		return true
+	})
+	if got.Kind != kind {
+		t.Fatalf("no %s event for %s; saw %v", kind, name, seen)
+	}
+	return got
+}
+
+func nextSeq(t *testing.T, c *Client) uint64 {
+	t.Helper()
+	var h Hello
+	if err := c.Do(context.Background(), Request{Op: OpHello}, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.NextSeq
+}
+
+// A guest whose watchdog fires is handled by on_watchdog (not on_crash,
+// though both are "crashed" states): here on_watchdog=restart builds a
+// new incarnation while on_crash=destroy would have removed it. The test
+// guest on real Xen has no watchdog driver, so this runs on the model.
+func TestWatchdogActionThroughTheDaemon(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	_, c := openModelDaemon(t, nil)
+	ctx := context.Background()
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "wd", MemoryMB: 64, VCPUs: 1, Kernel: "/k",
+		OnCrash: libxl.ActionDestroy, OnWatchdog: libxl.ActionRestart})
+	var snap driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	since := nextSeq(t, c)
+	libxlmodel.SetShutdownReason(reasonWatchdog)
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "wd"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitDaemonEvent(t, c, since, "wd", "crashed")
+	if ev.ReasonName != libxl.ShutdownWatchdog.String() || ev.Action != libxl.ActionRestart {
+		t.Fatalf("watchdog stop reported as %+v, want reason watchdog and action restart (on_watchdog)", ev)
+	}
+	re := waitDaemonEvent(t, c, since, "wd", "restarted")
+	if re.DomID == snap.DomID {
+		t.Fatalf("restarted with the old domid %d", re.DomID)
+	}
+}
+
+// An on_* restart marks the name "building" before it builds the new
+// incarnation, as a create does, and records the new domid once built:
+// a daemon killed in between leaves a lock file saying "building", and
+// the next daemon destroys the half-built domain
+// (TestHalfBuiltDomainIsDestroyedOnStart) instead of taking it over.
+func TestRestartMarksTheNameBuilding(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	owners := filepath.Join(t.TempDir(), "owners")
+	_, c := openModelDaemon(t, func(o *Options) { o.OwnerDir = owners })
+	ctx := context.Background()
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "rb", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnReboot: libxl.ActionRestart})
+	var snap driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	lock := func() lockState {
+		f, err := os.Open(filepath.Join(owners, "rb.lock"))
+		if err != nil {
+			return lockState{}
+		}
+		defer f.Close()
+		st, _ := readLockState(f)
+		return st
+	}
+	if st := lock(); st.Phase != "owned" || st.DomID != snap.DomID {
+		t.Fatalf("lock after create: %+v, want owned %d", st, snap.DomID)
+	}
+	since := nextSeq(t, c)
+	libxlmodel.SetCreateDelay(1500)
+	libxlmodel.SetShutdownReason(reasonReboot)
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "rb"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sawBuilding := false
+	deadline := time.Now().Add(20 * time.Second)
+	for !sawBuilding && time.Now().Before(deadline) {
+		sawBuilding = lock().Phase == "building"
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !sawBuilding {
+		t.Fatalf("the restart never marked rb building; lock: %+v", lock())
+	}
+	re := waitDaemonEvent(t, c, since, "rb", "restarted")
+	if st := lock(); st.Phase != "owned" || st.DomID != re.DomID || re.DomID == snap.DomID {
+		t.Fatalf("lock after the restart: %+v, want owned by the new domid %d (old %d)", st, re.DomID, snap.DomID)
+	}
+}
+
+// on_*=soft-reset of a PV guest: Xen soft-resets HVM (and PVH) domains
+// only, so the action fails with driver.ErrSoftResetNotSupported before
+// libxl is asked (libxl 4.17 would first tear the guest's devices
+// down), the domain is destroyed, and an "action-failed" event carries
+// the error, typed in-process and as text on the daemon's stream.
+func TestSoftResetOfPVGuestFailsTyped(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	d, c := openModelDaemon(t, nil)
+	ctx := context.Background()
+	sub := d.Domains().Subscribe(64)
+	defer sub.Close()
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "sr", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnReboot: libxl.ActionSoftReset})
+	var snap driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	since := nextSeq(t, c)
+	libxlmodel.SetShutdownReason(reasonReboot)
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "sr"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitDaemonEvent(t, c, since, "sr", "action-failed")
+	if !strings.Contains(ev.Error, "not supported for PV") {
+		t.Fatalf("action-failed on the wire says %q, want the PV reason", ev.Error)
+	}
+	for e := range sub.C() {
+		if e.Kind == "action-failed" {
+			if !errors.Is(e.Err, driver.ErrSoftResetNotSupported) {
+				t.Fatalf("action-failed carries %v, want ErrSoftResetNotSupported", e.Err)
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := d.drv.Ctx().DomainInfo(snap.DomID); errors.Is(err, libxl.ErrDomainNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sr (domain %d) not destroyed after its failed soft reset", snap.DomID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
