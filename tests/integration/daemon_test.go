@@ -415,8 +415,9 @@ func TestDaemonCarriesOutActions(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	t.Logf("$ (uid 65534) goxl list → %v\n%s", err, out)
-	if err == nil || !strings.Contains(string(out), "root only") {
-		t.Fatalf("a non-root client was not refused clearly: %v\n%s", err, out)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 7 || !strings.Contains(string(out), "root only") {
+		t.Fatalf("a non-root client was not refused clearly (want exit 7, permission): %v\n%s", err, out)
 	}
 	e.noGuests()
 }
