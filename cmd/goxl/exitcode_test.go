@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,62 @@ func TestDaemonErrorsExitCodes(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.OK || code != c.code || doc.Error.Code != c.code || doc.Error.Kind != c.kind {
 			t.Errorf("%s --json: exit %d, %q; want code %d kind %s", c.what, code, out, c.code, c.kind)
 		}
+	}
+}
+
+// events --since N asks the daemon for its numbered events from N and
+// prints each with its number, so that a later `events --since <last+1>`
+// resumes without a gap or a duplicate.
+func TestEventsSinceThroughTheDaemon(t *testing.T) {
+	asked := make(chan daemon.Request, 4)
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, err := bufio.NewReader(c).ReadBytes('\n')
+				if err != nil {
+					return
+				}
+				var req daemon.Request
+				json.Unmarshal(line, &req)
+				asked <- req
+				enc := json.NewEncoder(c)
+				enc.Encode(daemon.Response{V: daemon.ProtocolVersion, Progress: fmt.Sprintf("events from %d", req.Since)})
+				for i := uint64(0); i < 2; i++ {
+					ev := daemon.Event{Seq: req.Since + i}
+					ev.Name, ev.Kind = "g", "created"
+					enc.Encode(daemon.Response{V: daemon.ProtocolVersion, Event: &ev})
+				}
+				// Then the stream ends as when the daemon is stopped.
+				enc.Encode(daemon.Response{V: daemon.ProtocolVersion, Done: true, Error: &daemon.WireError{Code: daemon.CodeShutdown, Message: "goxl daemon: stopping"}})
+			}()
+		}
+	}()
+	t.Setenv("GOXL_SOCKET", sock)
+	t.Setenv("GOXL_NO_DAEMON", "")
+	code, out, errw := runGoxl(t, "events", "--since", "41")
+	req := <-asked
+	if req.Op != daemon.OpEvents || req.Since != 41 {
+		t.Fatalf("the CLI asked %+v, want events since 41", req)
+	}
+	if code != exitDaemonLost || !strings.Contains(out, "seq=41 ") || !strings.Contains(out, "seq=42 ") || strings.Contains(out, "seq=43") {
+		t.Fatalf("events --since 41: exit %d\nstdout %q\nstderr %q", code, out, errw)
+	}
+	code, out, _ = runGoxl(t, "--json", "events", "--since", "7")
+	if req := <-asked; req.Since != 7 || !strings.Contains(out, `"seq":7,`) || code != exitDaemonLost {
+		t.Fatalf("--json events --since 7: asked %+v, exit %d, %q", req, code, out)
+	}
+	if code, _, errw := runGoxl(t, "events", "--since", "x"); code != exitUsage {
+		t.Fatalf("events --since x: exit %d %q, want usage", code, errw)
 	}
 }

@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -175,5 +176,79 @@ func TestSoftResetOfPVGuestFailsTyped(t *testing.T) {
 			t.Fatalf("sr (domain %d) not destroyed after its failed soft reset", snap.DomID)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Event numbers never go back across daemon restarts: after a clean stop
+// the next daemon numbers on from the last event; a subscriber resuming
+// with the next number gets the new daemon's events from exactly there,
+// and one asking for a number only the old daemon held is told those
+// events are gone (never handed another event under a number it saw).
+// After a daemon that was killed, numbering resumes above the block of
+// numbers it had reserved.
+func TestEventNumberingSurvivesARestart(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	dir := t.TempDir()
+	same := func(o *Options) {
+		o.Socket, o.OwnerDir = filepath.Join(dir, "d.sock"), filepath.Join(dir, "owners")
+	}
+	ctx := context.Background()
+	churn := func(c *Client, name string) {
+		var snap driver.DomainSnapshot
+		if err := c.Do(ctx, Request{Op: OpCreate, Config: goxlConfig(name)}, &snap); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, Request{Op: OpDestroy, Dom: name}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d1, c1 := openModelDaemon(t, same)
+	churn(c1, "n1")
+	waitDaemonEvent(t, c1, 1, "n1", "destroyed")
+	if err := d1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, last := d1.events.bounds() // the last event's number + 1, after the stop
+	if last < 3 {
+		t.Fatalf("the first daemon numbered %d events, want at least created and destroyed", last-1)
+	}
+	d2, c2 := openModelDaemon(t, same)
+	var h Hello
+	if err := c2.Do(ctx, Request{Op: OpHello}, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.FirstSeq != last || h.NextSeq != last {
+		t.Fatalf("after a clean stop at %d the new daemon keeps %d..%d, want to start at %d", last, h.FirstSeq, h.NextSeq, last)
+	}
+	_, err := c2.Call(ctx, Request{Op: OpEvents, Since: last - 1}, func(Event) bool { return false })
+	if !errors.Is(err, ErrEventsGone) {
+		t.Fatalf("events from %d (held by the old daemon only): %v, want ErrEventsGone", last-1, err)
+	}
+	churn(c2, "n2")
+	if ev := waitDaemonEvent(t, c2, last, "n2", "created"); ev.Seq != last {
+		t.Fatalf("resumed at %d: n2's created is %d, want %d", last, ev.Seq, last)
+	}
+
+	// A daemon killed: its state file still holds the reservation it
+	// made before handing numbers out.
+	b, err := os.ReadFile(filepath.Join(dir, seqFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := nextSeq(t, c2) - 1
+	var st seqState
+	if err := json.Unmarshal(b, &st); err != nil || st.Clean || st.Next <= used {
+		t.Fatalf("state while running: %s (%v), want an unclean reservation above %d", b, err, used)
+	}
+	// (The model cannot be SIGKILLed without the test: stop, then put
+	// the running daemon's state back, as a kill would have left it.)
+	if err := d2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, seqFile), b, 0o600)
+	_, c3 := openModelDaemon(t, same)
+	if n := nextSeq(t, c3); n != st.Next {
+		t.Fatalf("after a kill the new daemon numbers from %d, want %d (above every number the killed one used, %d)", n, st.Next, used)
 	}
 }
