@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/goxl/goxl/internal/eventcheck"
 	"github.com/goxl/goxl/internal/leakcheck"
 	"github.com/goxl/goxl/internal/libxlmodel"
 	"github.com/goxl/goxl/libxl"
@@ -216,35 +217,15 @@ func TestOpenCtxRacesDriverClose(t *testing.T) {
 	base.Check(t, 5*time.Second)
 }
 
-// checkIncarnations asserts that, per domid, the stream holds one
-// incarnation: a start event first, exactly one "death", and nothing
-// after it.
+// checkIncarnations asserts the stream's promise (see eventcheck).
 func checkIncarnations(t *testing.T, events []DomainEvent, domids map[uint32]string) {
 	t.Helper()
-	byID := map[uint32][]string{}
-	for _, e := range events {
-		byID[e.DomID] = append(byID[e.DomID], e.Kind)
+	pairs := make([]eventcheck.Event, len(events))
+	for i, e := range events {
+		pairs[i] = eventcheck.Event{DomID: e.DomID, Kind: e.Kind}
 	}
-	starts := map[string]bool{"created": true, "restored": true, "discovered": true}
-	for id, name := range domids {
-		kinds := byID[id]
-		deaths, startsSeen := 0, 0
-		for _, k := range kinds {
-			if k == "death" {
-				deaths++
-			}
-			if starts[k] {
-				startsSeen++
-			}
-		}
-		if len(kinds) == 0 || !starts[kinds[0]] || startsSeen != 1 || deaths != 1 || kinds[len(kinds)-1] != "death" {
-			t.Errorf("domain %d (%s): events %v; want one start first, then exactly one death, last", id, name, kinds)
-		}
-	}
-	for id, kinds := range byID {
-		if _, ok := domids[id]; !ok {
-			t.Errorf("events for domain %d that no create made: %v", id, kinds)
-		}
+	for _, p := range eventcheck.Incarnations(pairs, domids) {
+		t.Error(p)
 	}
 }
 

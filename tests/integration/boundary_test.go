@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/internal/eventcheck"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -398,33 +399,15 @@ func TestConcurrentCreatesEventsOnce(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // late libxl events
 	stream.Close()
-	byID := map[uint32][]string{}
 	var all []string
+	var pairs []eventcheck.Event
 	for ev := range stream.C() {
-		byID[ev.DomID] = append(byID[ev.DomID], ev.Kind)
+		pairs = append(pairs, eventcheck.Event{DomID: ev.DomID, Kind: ev.Kind})
 		all = append(all, fmt.Sprintf("%d:%s", ev.DomID, ev.Kind))
 	}
 	t.Logf("stream: %s", strings.Join(all, " "))
-	starts := map[string]bool{"created": true, "restored": true, "discovered": true}
-	for id, name := range domids {
-		kinds := byID[id]
-		deaths, nstarts := 0, 0
-		for _, k := range kinds {
-			if k == "death" {
-				deaths++
-			}
-			if starts[k] {
-				nstarts++
-			}
-		}
-		if len(kinds) == 0 || !starts[kinds[0]] || nstarts != 1 || deaths != 1 || kinds[len(kinds)-1] != "death" {
-			t.Errorf("domain %d (%s): events %v; want one start first, exactly one death last", id, name, kinds)
-		}
-	}
-	for id, kinds := range byID {
-		if _, ok := domids[id]; !ok {
-			t.Errorf("events of domain %d that no create made: %v", id, kinds)
-		}
+	for _, p := range eventcheck.Incarnations(pairs, domids) {
+		t.Error(p)
 	}
 	e.noGuests()
 	e.checkHooks("concurrent creates")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,23 @@ func TestCLIXLConventions(t *testing.T) {
 	if res["op"] != "shutdown" || res["waited"] != true {
 		t.Errorf("shutdown --json: %v", res)
 	}
+	// reboot -w returns once the incarnation asked has shut down for
+	// its reboot; cli3's monitor (restore started one) then builds the
+	// next incarnation, as xl's does.
+	oldID := strings.TrimSpace(mustGoxl(t, "domid", "cli3"))
+	jsonResult(t, &res, "reboot", "-w", "cli3")
+	if res["op"] != "reboot" || res["waited"] != true {
+		t.Errorf("reboot --json: %v", res)
+	}
+	if old, err := strconv.Atoi(oldID); err != nil {
+		t.Fatalf("domid cli3 printed %q", oldID)
+	} else if info, err := e.drv.Ctx().DomainInfo(uint32(old)); err == nil && !info.Shutdown && !info.Dying {
+		t.Errorf("reboot -w returned while domain %d still runs: %+v", old, info)
+	}
+	e.waitFor("cli3's next incarnation", 2*time.Minute, func() bool {
+		info, ok := e.domainByName("cli3")
+		return ok && strconv.Itoa(int(info.DomID)) != oldID && !info.Shutdown && !info.Dying
+	})
 	// cli2 powered off; with no owner of its on_poweroff in this mode it
 	// may still be there, shut down.
 	if _, _, code := goxl(t, "destroy", "cli2"); code != 0 && code != 3 {

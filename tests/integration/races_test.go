@@ -19,6 +19,8 @@ import (
 	"unsafe"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/driver/eventloop"
+	"github.com/goxl/goxl/internal/osevent"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -129,14 +131,75 @@ func TestDestroyDuringCreate(t *testing.T) {
 	e.checkHooks("destroy during create")
 }
 
-// Race 2: a ctx is closed while its operation's timeouts are pending.
-// The operation is a shutdown of a paused guest: libxl writes the
-// request and waits for the guest's acknowledgement with a timeout that
-// a paused guest never lets expire early, so a timeout really is live
-// when Close begins. Close aborts the shutdown, waits for it, disables
-// the watches, closes the gate, reaps what is left (the aborted wait's
-// cancelled timeout, when the dispatcher has not delivered it yet) and
-// frees the ctx; nothing reaches it afterwards.
+// dispatcherBlocker holds the loop's one dispatcher goroutine inside a
+// delivery to a binding of its own, as a slow callback of another ctx
+// would. While it is held, nothing is delivered to any ctx on the loop.
+type dispatcherBlocker struct {
+	b         *eventloop.Binding
+	r, w      *os.File
+	reg       osevent.RegID
+	entered   chan struct{}
+	release   chan struct{}
+	releasing sync.Once
+}
+
+func newDispatcherBlocker(t *testing.T, l *eventloop.Loop) *dispatcherBlocker {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &dispatcherBlocker{r: r, w: w, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	db.b = l.Attach(db)
+	db.reg, err = db.b.FDRegister(int(r.Fd()), osevent.PollIn, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Release()
+		db.b.FDDeregister(int(db.r.Fd()), db.reg)
+		if err := db.b.CloseGate(); err != nil {
+			t.Error(err)
+		}
+		db.b.Reap()
+		db.b.Detach()
+		r.Close()
+		w.Close()
+	})
+	return db
+}
+
+// Hold makes the pipe readable and returns once the dispatcher is inside
+// OccurredFD.
+func (db *dispatcherBlocker) Hold(t *testing.T) {
+	if _, err := db.w.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-db.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dispatcher never reached the blocking delivery")
+	}
+}
+
+func (db *dispatcherBlocker) Release() { db.releasing.Do(func() { close(db.release) }) }
+
+func (db *dispatcherBlocker) OccurredFD(_ osevent.ForLibxl, _ int, _, _ osevent.PollEvents, _ osevent.Liveness) {
+	var one [1]byte
+	_, _ = db.r.Read(one[:])
+	db.entered <- struct{}{}
+	<-db.release
+}
+
+func (db *dispatcherBlocker) OccurredTimeout(osevent.ForLibxl, osevent.Liveness) {}
+
+// Race 2 on real libxl: a ctx closed while libxl has a timeout it asked
+// to fire. Close aborts the shutdown, whose 60 s acknowledgement timeout
+// libxl 4.17 then deregisters by modifying it to fire now; the loop's
+// dispatcher is held in another ctx's callback, so that fire-now is still
+// pending when the ctx's gate closes. Close must reap it: delivered after
+// libxl_ctx_free it would reach freed memory. Without the dispatcher held
+// the loop usually delivers the fire-now first, and the test would prove
+// nothing (it failed that way in CI).
 func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
 	e := setup(t)
 	d, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, "closer", nil), driver.CreateOptions{Paused: true})
@@ -144,10 +207,16 @@ func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	domid := d.Snapshot().DomID
-	reapedBefore := e.drv.Loop().Stats().Reaped
-	rounds, pendingAtClose := 0, 0
-	for ; rounds < 12; rounds++ {
-		base := e.drv.Loop().Stats().Timeouts
+	t.Cleanup(func() {
+		if err := e.doms.Destroy(ctxT(t, time.Minute), strconv.Itoa(int(domid))); err != nil {
+			t.Error(err)
+		}
+		e.noGuests()
+		e.checkHooks("close with timeouts pending")
+	})
+	const rounds = 3
+	for round := 0; round < rounds; round++ {
+		before := e.drv.Loop().Stats()
 		c, err := e.drv.OpenCtx()
 		if err != nil {
 			t.Fatal(err)
@@ -155,39 +224,38 @@ func TestCloseCtxWithOperationTimeoutsPending(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- c.ShutdownDomain(context.Background(), domid) }()
 		// Wait until libxl's acknowledgement timeout is registered.
-		deadline := time.Now().Add(30 * time.Second)
-		for e.drv.Loop().Stats().Timeouts <= base && time.Now().Before(deadline) {
+		for deadline := time.Now().Add(30 * time.Second); e.drv.Loop().Stats().Timeouts <= before.Timeouts; {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: libxl registered no timeout for the shutdown", round)
+			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		if e.drv.Loop().Stats().Timeouts > base {
-			pendingAtClose++
+		blocker := newDispatcherBlocker(t, e.drv.Loop())
+		blocker.Hold(t)
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		var closeErr error
+		select {
+		case closeErr = <-closed:
+		case <-time.After(60 * time.Second):
+			blocker.Release()
+			t.Fatalf("round %d: Close needed the dispatcher while it was held", round)
 		}
-		closeErr := c.Close() // while the shutdown waits with its timeout armed
-		opErr := <-done
+		afterClose := e.drv.Loop().Stats()
+		blocker.Release()
 		if closeErr != nil {
 			t.Fatalf("close: %v", closeErr)
 		}
-		if !errors.Is(opErr, libxl.ErrClosed) {
+		if opErr := <-done; !errors.Is(opErr, libxl.ErrClosed) {
 			t.Fatalf("shutdown interrupted by Close: %v, want ErrClosed", opErr)
 		}
-		if e.drv.Loop().Stats().Reaped > reapedBefore && rounds >= 2 {
-			rounds++
-			break
+		reaped := afterClose.Reaped - before.Reaped
+		t.Logf("round %d: registrations reaped by Close: %d", round, reaped)
+		if reaped == 0 {
+			t.Fatalf("round %d: libxl's fire-now timeout was pending at Close and Close reaped nothing", round)
 		}
+		e.requireRunningAs("closer", domid, fmt.Sprintf("round %d", round))
 	}
-	reaped := e.drv.Loop().Stats().Reaped - reapedBefore
-	t.Logf("rounds: %d, with a timeout pending at Close: %d, registrations reaped at close: %d", rounds, pendingAtClose, reaped)
-	if pendingAtClose == 0 {
-		t.Fatal("no timeout was pending when Close began: the test proved nothing")
-	}
-	if reaped == 0 {
-		t.Fatal("Close never reaped a pending registration")
-	}
-	if err := e.doms.Destroy(ctxT(t, time.Minute), strconv.Itoa(int(domid))); err != nil {
-		t.Fatal(err)
-	}
-	e.noGuests()
-	e.checkHooks("close with timeouts pending")
 }
 
 // soakCycles is GOXL_SOAK_CYCLES or 200.
