@@ -67,6 +67,8 @@ type DomainsOptions struct {
 	// or renamed and before the new one is built: an owner marks the
 	// name as being built there, so that a process killed mid-restart
 	// leaves a half-built domain its successor recognises and destroys.
+	// Like OnRestart it runs on the action's goroutine, under the
+	// domain's job, with no lock of the driver's held.
 	OnRestarting func(name string, oldDomID uint32)
 	// CoreDumpDir is where the coredump-* actions write cores (empty:
 	// /var/lib/xen/dump, xl's XEN_DUMP_DIR).

@@ -19,7 +19,8 @@ import (
 // gone (daemon only), and gives a name up when its domain is gone.
 //
 // Threads: its methods are called from the daemon's request goroutines,
-// the driver's OnRestart (afterShutdown's goroutine) and the keeper's own
+// the driver's OnRestarting and OnRestart (afterShutdown's goroutine,
+// holding the domain's job but no lock of the driver's) and the keeper's own
 // loop. k.mu is a leaf lock, never held while calling libxl or the driver.
 type Keeper struct {
 	doms   *driver.Domains
@@ -37,7 +38,8 @@ type Keeper struct {
 }
 
 // NewKeeper returns a keeper; attach it to the Domains with
-// DomainsOptions.OnRestart = k.OnRestart before the Domains start (see
+// DomainsOptions.OnRestart = k.OnRestart and OnRestarting =
+// k.OnRestarting before the Domains start (see
 // KeeperHooks) and call SetDomains.
 func NewKeeper(owners *Owners, log *slog.Logger) *Keeper {
 	if log == nil {
