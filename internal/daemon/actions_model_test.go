@@ -252,3 +252,37 @@ func TestEventNumberingSurvivesARestart(t *testing.T) {
 		t.Fatalf("after a kill the new daemon numbers from %d, want %d (above every number the killed one used, %d)", n, st.Next, used)
 	}
 }
+
+// A monitor killed in the middle of a build (its lock says "building",
+// nobody holds it) leaves a half-built domain; a running daemon finds it
+// on its next scan and destroys it, as it would at start.
+func TestRunningDaemonDestroysWhatADeadMonitorHalfBuilt(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	owners := filepath.Join(t.TempDir(), "owners")
+	d, c := openModelDaemon(t, func(o *Options) { o.OwnerDir = owners; o.ResyncInterval = 50 * time.Millisecond })
+	mon, err := NewOwners(owners, "monitor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim, err := mon.TryClaim("mhalf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim.Building()
+	dom, err := d.Domains().Create(context.Background(), &libxl.DomainConfig{Name: "mhalf", MemoryMB: 64, VCPUs: 1, Kernel: "/k"}, driver.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	domid := dom.Snapshot().DomID
+	since := nextSeq(t, c)
+	// The monitor dies: the kernel drops its flock, the file stays.
+	claim.f.Close()
+	ev := waitDaemonEvent(t, c, since, "mhalf", "recovered")
+	if ev.DomID != domid {
+		t.Fatalf("recovered %+v, want domain %d", ev, domid)
+	}
+	if _, err := d.drv.Ctx().DomainInfo(domid); !errors.Is(err, libxl.ErrDomainNotFound) {
+		t.Fatalf("the half-built domain %d is still there: %v", domid, err)
+	}
+}

@@ -148,9 +148,7 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d.keeper.SetDomains(d.doms, d.drv.Ctx())
 	sub := d.doms.Subscribe(1 << 16)
-	for _, r := range d.keeper.Recover(d.opCtx) {
-		d.events.append(driver.DomainEvent{Time: time.Now(), DomID: r.DomID, Name: r.Name, Kind: "recovered", State: driver.StateDestroyed})
-	}
+	d.recover()
 	for _, name := range d.keeper.TakeOver() {
 		d.events.append(driver.DomainEvent{Time: time.Now(), Name: name, Kind: "taken-over"})
 	}
@@ -216,7 +214,17 @@ func (d *Daemon) pump(sub *driver.EventStream) {
 	}
 }
 
-// takeOverLoop takes over domains whose goxl owner (a monitor) died.
+// recover destroys what builders that died left half-built (see
+// Keeper.Recover) and reports each.
+func (d *Daemon) recover() {
+	for _, r := range d.keeper.Recover(d.opCtx) {
+		d.events.append(driver.DomainEvent{Time: time.Now(), DomID: r.DomID, Name: r.Name, Kind: "recovered", State: driver.StateDestroyed})
+	}
+}
+
+// takeOverLoop destroys what a monitor killed mid-build (a create or an
+// on_* restart) left half-built, and takes over domains whose goxl owner
+// (a monitor) died.
 func (d *Daemon) takeOverLoop() {
 	defer d.bg.Done()
 	if d.opts.ResyncInterval < 0 {
@@ -228,6 +236,7 @@ func (d *Daemon) takeOverLoop() {
 	for {
 		select {
 		case <-t.C:
+			d.recover()
 			for _, name := range d.keeper.TakeOver() {
 				d.events.append(driver.DomainEvent{Time: time.Now(), Name: name, Kind: "taken-over"})
 			}
