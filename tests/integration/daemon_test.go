@@ -182,7 +182,11 @@ func writeGuestConfig(t *testing.T, name string, actions map[string]string, extr
 	}
 	text := regexp.MustCompile(`(?m)^name = .*$`).ReplaceAllString(string(raw), fmt.Sprintf("name = %q", name))
 	for k, v := range actions {
-		text = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(text, fmt.Sprintf("%s = %q", k, v))
+		line := fmt.Sprintf("%s = %q", k, v)
+		if k == "memory" {
+			line = k + " = " + v // a number
+		}
+		text = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(text, line)
 	}
 	if extra != "" {
 		text = regexp.MustCompile(`(?m)^extra = "(.*)"$`).ReplaceAllString(text, `extra = "$1 `+extra+`"`)
@@ -233,21 +237,33 @@ func (e *env) waitEvery(what string, d, every time.Duration, cond func() bool) {
 	e.t.Logf("ok: %s", what)
 }
 
-// daemonEvents reads every event the daemon kept (from sequence 1).
+// daemonEvents reads every event the daemon kept: from its first kept
+// number, which is not 1 when an earlier daemon of this boot stopped
+// (numbers go on across restarts).
 func daemonEvents(t *testing.T) []daemon.Event {
 	t.Helper()
 	c := &daemon.Client{Socket: testSocket}
+	var h daemon.Hello
+	if err := c.Do(context.Background(), daemon.Request{Op: daemon.OpHello}, &h); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var evs []daemon.Event
-	c.Call(ctx, daemon.Request{Op: daemon.OpEvents, Since: 1}, func(e daemon.Event) bool {
+	_, err := c.Call(ctx, daemon.Request{Op: daemon.OpEvents, Since: h.FirstSeq}, func(e daemon.Event) bool {
 		evs = append(evs, e)
 		return true
 	})
+	if err != nil && ctx.Err() == nil {
+		t.Fatalf("daemon events from %d: %v", h.FirstSeq, err)
+	}
 	for i, e := range evs {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("daemon events: #%d has seq %d: not each once, in order", i+1, e.Seq)
+		if e.Seq != h.FirstSeq+uint64(i) {
+			t.Fatalf("daemon events: #%d has seq %d, want %d: not each once, in order", i+1, e.Seq, h.FirstSeq+uint64(i))
 		}
+	}
+	if len(evs) == 0 {
+		t.Fatalf("the daemon kept no events (%d..%d)", h.FirstSeq, h.NextSeq)
 	}
 	return evs
 }
@@ -313,7 +329,8 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string, crashActi
 	for i, c := range actionCases {
 		name := prefix + "-" + c.name
 		if c.name == "crash" && crashAction != "" {
-			c.actions = map[string]string{"on_crash": crashAction}
+			// 64 MB: a core dump's cost grows with the guest's memory.
+			c.actions = map[string]string{"on_crash": crashAction, "memory": "64"}
 		}
 		cfg := writeGuestConfig(t, name, c.actions, c.extra)
 		var wg sync.WaitGroup
@@ -597,7 +614,7 @@ func requireCoreDump(t *testing.T, name string) {
 	defer f.Close()
 	magic := make([]byte, 4)
 	st, _ := f.Stat()
-	if _, err := f.Read(magic); err != nil || string(magic) != "\x7fELF" || st.Size() < 1<<20 {
+	if _, err := f.Read(magic); err != nil || string(magic) != "\x7fELF" || st.Size() < 32<<20 {
 		t.Fatalf("core dump of %s: %d bytes, magic %q: not a guest core", name, st.Size(), magic)
 	}
 	t.Logf("ok: core dump of %s: %d bytes", name, st.Size())
@@ -630,7 +647,8 @@ func TestDaemonMoreActions(t *testing.T) {
 	guests := []*guest{
 		{name: "pres", actions: map[string]string{"on_poweroff": "preserve"}, trigger: "shutdown"},
 		{name: "ren", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: "reboot"},
-		{name: "cdr", actions: map[string]string{"on_reboot": "coredump-restart"}, trigger: "reboot"},
+		// 64 MB: a core dump's cost grows with the guest's memory.
+		{name: "cdr", actions: map[string]string{"on_reboot": "coredump-restart", "memory": "64"}, trigger: "reboot"},
 		{name: "srst", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: "reboot"},
 	}
 	for _, g := range guests {
