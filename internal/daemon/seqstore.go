@@ -58,8 +58,13 @@ func (s seqStore) store(st seqState) error {
 	return os.Rename(tmp, s.path)
 }
 
+// newSeqStore keeps the numbering in dir, the socket's directory. It is
+// created 0755 like the daemon's runtime directory (the unit's
+// RuntimeDirectoryMode): a non-root client must reach the socket to be
+// told plainly that it is refused, rather than find no daemon and fall
+// back to in-process mode. The file itself is 0600.
 func newSeqStore(dir string) (seqStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return seqStore{}, err
 	}
 	return seqStore{path: filepath.Join(dir, seqFile)}, nil

@@ -618,15 +618,18 @@ func requireCoreDump(t *testing.T, name string) {
 // The on_* actions beyond destroy and restart, all at once through one
 // daemon, each guest with its own action: preserve (the domain stays,
 // shut down, never restarted), rename-restart (the old domain is kept
-// under a new name, a new incarnation runs), coredump-restart (a core
-// in the dump directory, then a new incarnation) and soft-reset of a PV
-// guest (Xen resets HVM domains only: the domain is destroyed and the
-// daemon reports an action-failed event naming the reason). The guests
-// are started one after the other and stopped together, to keep the
-// test to a few guest lifetimes. coredump-destroy is covered by the
-// crashing guest of TestDaemonCarriesOutActions; on_watchdog cannot be
-// triggered by the test guest (no xen_wdt in its initramfs) and is
-// tested against the model (internal/daemon TestWatchdogActionThroughTheDaemon).
+// under a new name, a new incarnation runs) and soft-reset of a PV guest
+// (Xen resets HVM domains only: the domain is destroyed and the daemon
+// reports an action-failed event naming the reason). The guests are
+// started one after the other and stopped together, to keep the test to
+// a few guest lifetimes. The core dump of the coredump-* actions runs
+// once, for the crashing guest of TestDaemonCarriesOutActions
+// (coredump-destroy): a dump of a 128 MB guest costs 40-95 s under
+// emulation, so coredump-restart (the same dump, then the restart tested
+// here and there) runs against the model only
+// (internal/daemon TestCoredumpRestartRestartsEvenIfTheDumpFails); so does
+// on_watchdog, which the test guest cannot trigger (no xen_wdt in its
+// initramfs): TestWatchdogActionThroughTheDaemon.
 func TestDaemonMoreActions(t *testing.T) {
 	e := setup(t)
 	goxlBinary(t)
@@ -642,9 +645,6 @@ func TestDaemonMoreActions(t *testing.T) {
 	guests := []*guest{
 		{name: "pres", actions: map[string]string{"on_poweroff": "preserve"}, trigger: "shutdown"},
 		{name: "ren", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: "reboot"},
-		// (128 MB, as every test guest: the uncompressed guest kernel
-		// alone takes 58 MB, so 64 MB cannot even be built.)
-		{name: "cdr", actions: map[string]string{"on_reboot": "coredump-restart"}, trigger: "reboot"},
 		{name: "srst", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: "reboot"},
 	}
 	for _, g := range guests {
@@ -678,7 +678,7 @@ func TestDaemonMoreActions(t *testing.T) {
 		}
 		return out
 	}
-	pres, ren, cdr, srst := guests[0], guests[1], guests[2], guests[3]
+	pres, ren, srst := guests[0], guests[1], guests[2]
 
 	e.waitFor("pres shut down and preserved", 5*time.Minute, func() bool {
 		i, ok := e.domainByName("pres")
@@ -692,16 +692,8 @@ func TestDaemonMoreActions(t *testing.T) {
 	if len(old) != 1 || !strings.HasPrefix(old[0].Name, "ren--") || !old[0].Shutdown || old[0].ShutdownReason != libxl.ShutdownReboot {
 		t.Fatalf("ren's old incarnation: %+v, want domain %d kept shut down (reboot) as ren--<time>", old, ren.domid)
 	}
-	e.waitFor("cdr: a new incarnation runs", 5*time.Minute, func() bool {
-		i, ok := e.domainByName("cdr")
-		return ok && i.DomID != cdr.domid && !i.Shutdown
-	})
-	if !e.domidGone(cdr.domid) {
-		t.Fatalf("cdr's old incarnation %d is still there", cdr.domid)
-	}
-	requireCoreDump(t, "cdr")
 	e.waitFor("srst: destroyed after its soft reset was refused", 5*time.Minute, func() bool { return e.domidGone(srst.domid) })
-	t.Logf("timing: four guests through their actions in %v", time.Since(start).Round(time.Second))
+	t.Logf("timing: three guests through their actions in %v", time.Since(start).Round(time.Second))
 
 	// Preserved means kept and left alone: still the same domain, shut
 	// down, and no second incarnation.
@@ -715,7 +707,7 @@ func TestDaemonMoreActions(t *testing.T) {
 	if hasEvent(evs, "pres", "restarted") || hasEvent(evs, "pres", "destroyed") {
 		t.Fatalf("the daemon restarted or destroyed the preserved domain: %+v", evs)
 	}
-	for _, want := range [][2]string{{"ren", "restarted"}, {old[0].Name, "renamed"}, {"cdr", "core-dumped"}, {"cdr", "restarted"}} {
+	for _, want := range [][2]string{{"ren", "restarted"}, {old[0].Name, "renamed"}} {
 		if !hasEvent(evs, want[0], want[1]) {
 			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
 		}
@@ -732,7 +724,7 @@ func TestDaemonMoreActions(t *testing.T) {
 	if !failed || hasEvent(evs, "srst", "restarted") {
 		t.Errorf("srst: want one action-failed event and no restart; events: %+v", evs)
 	}
-	for _, n := range []string{"pres", "ren", old[0].Name, "cdr"} {
+	for _, n := range []string{"pres", "ren", old[0].Name} {
 		mustGx(t, nil, "destroy", n)
 	}
 	e.noGuests()
