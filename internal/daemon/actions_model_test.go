@@ -286,3 +286,30 @@ func TestRunningDaemonDestroysWhatADeadMonitorHalfBuilt(t *testing.T) {
 		t.Fatalf("the half-built domain %d is still there: %v", domid, err)
 	}
 }
+
+// on_reboot=coredump-restart restarts the guest after its core dump, and
+// a dump that fails (the model has no core dump: ERROR_NI) is logged
+// and the restart goes on, as xl goes on.
+func TestCoredumpRestartRestartsEvenIfTheDumpFails(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	_, c := openModelDaemon(t, nil)
+	ctx := context.Background()
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "cdr", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnReboot: libxl.ActionCoredumpRestart})
+	var snap driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	since := nextSeq(t, c)
+	libxlmodel.SetShutdownReason(reasonReboot)
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "cdr"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitDaemonEvent(t, c, since, "cdr", "shutdown")
+	if ev.Action != libxl.ActionCoredumpRestart {
+		t.Fatalf("shutdown reported %+v, want action coredump-restart", ev)
+	}
+	if re := waitDaemonEvent(t, c, since, "cdr", "restarted"); re.DomID == snap.DomID {
+		t.Fatalf("restarted with the old domid %d", re.DomID)
+	}
+}
