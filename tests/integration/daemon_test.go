@@ -425,6 +425,21 @@ func TestDaemonCarriesOutActions(t *testing.T) {
 			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
 		}
 	}
+	// What the core dump costs (the figure for the suite's time budget).
+	var crashed, dumped time.Time
+	for _, ev := range evs {
+		if ev.Name == "dm-crash" && ev.Kind == "crashed" {
+			crashed = ev.Time
+		}
+		if ev.Name == "dm-crash" && ev.Kind == "core-dumped" {
+			dumped = ev.Time
+		}
+	}
+	if dumped.IsZero() {
+		t.Errorf("the daemon never reported core-dumped for dm-crash")
+	} else {
+		t.Logf("timing: dm-crash crashed → core dumped in %v", dumped.Sub(crashed).Round(100*time.Millisecond))
+	}
 
 	// A non-root client is refused, with a clear error, and does not
 	// fall back to running in-process.
