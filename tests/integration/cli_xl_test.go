@@ -78,6 +78,22 @@ func openPtyPair(t *testing.T) (*os.File, *os.File) {
 	return m, s
 }
 
+// leaveConsole types Ctrl-] on the terminal and expects the attached
+// goxl process to exit 0 soon after.
+func leaveConsole(t *testing.T, what string, term *os.File, exited <-chan error, cmd *exec.Cmd, stderr *bytes.Buffer) {
+	t.Helper()
+	term.Write([]byte{0x1d})
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("%s after Ctrl-]: %v (%s)", what, err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Errorf("Ctrl-] did not leave %s", what)
+	}
+}
+
 func TestCLIXLConventions(t *testing.T) {
 	e := setup(t)
 	dir := t.TempDir()
@@ -95,12 +111,49 @@ func TestCLIXLConventions(t *testing.T) {
 		t.Errorf("info printed %q", out)
 	}
 
-	// Options after the positional, combined, and an override naming it.
-	mustGoxl(t, "create", cfg, "-pq", `name="cli2"`)
+	// Options after the positional, combined, and an override naming it;
+	// -c attaches to the console of the guest just built (paused by -p),
+	// through a pty: the guest's boot output arrives once it is
+	// unpaused, and Ctrl-] leaves.
+	term, termSlave := openPtyPair(t)
+	create := exec.Command(goxlBinary(t), "create", cfg, "-pqc", `name="cli2"`)
+	create.Stdin, create.Stdout = termSlave, termSlave
+	var createErr bytes.Buffer
+	create.Stderr = &createErr
+	if err := create.Start(); err != nil {
+		t.Fatal(err)
+	}
+	createExited := make(chan error, 1)
+	go func() { createExited <- create.Wait() }()
+	e.waitFor("create -c to build cli2", 5*time.Minute, func() bool {
+		_, ok := e.domainByName("cli2")
+		return ok
+	})
 	jsonResult(t, &host, "info", "cli2")
 	if host["paused"] != true {
 		t.Fatalf("create -p: cli2 is not paused: %v", host)
 	}
+	// Give create -c the moment it needs to attach after the build.
+	select {
+	case err := <-createExited:
+		t.Fatalf("create -c exited before Ctrl-]: %v (%s)", err, createErr.String())
+	case <-time.After(2 * time.Second):
+	}
+	mustGoxl(t, "unpause", "cli2")
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	// The boot line also says the guest is up, so that save -c below
+	// finds it ready to suspend. TCG on a loaded host boots slowly.
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(seen.String(), "XENVM-GUEST up") && time.Now().Before(deadline) {
+		term.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := term.Read(buf)
+		seen.Write(buf[:n])
+	}
+	if !strings.Contains(seen.String(), "XENVM-GUEST up") {
+		t.Errorf("create -c never showed the guest's boot line; got %d bytes, stderr %q", seen.Len(), createErr.String())
+	}
+	leaveConsole(t, "create -c", term, createExited, create, &createErr)
 	id := strings.TrimSpace(mustGoxl(t, "domid", "cli2"))
 	if name := strings.TrimSpace(mustGoxl(t, "domname", id)); name != "cli2" {
 		t.Errorf("domname %s = %q", id, name)
@@ -127,9 +180,8 @@ func TestCLIXLConventions(t *testing.T) {
 		t.Errorf("list -l cli2: %v %+v", err, long)
 	}
 
-	// The console attaches through a pty: the guest's boot output
-	// arrives once it is unpaused, and Ctrl-] leaves.
-	term, termSlave := openPtyPair(t)
+	// The console verb attaches to the running guest (the data path is
+	// the one create -c used) and Ctrl-] leaves.
 	console := exec.Command(goxlBinary(t), "console", "cli2")
 	console.Stdin, console.Stdout = termSlave, termSlave
 	var consErr bytes.Buffer
@@ -137,33 +189,14 @@ func TestCLIXLConventions(t *testing.T) {
 	if err := console.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
-	mustGoxl(t, "unpause", "cli2")
-	var seen bytes.Buffer
-	buf := make([]byte, 4096)
-	// The boot line also says the guest is up, so that save -c below
-	// finds it ready to suspend. TCG on a loaded host boots slowly.
-	deadline := time.Now().Add(5 * time.Minute)
-	for !strings.Contains(seen.String(), "XENVM-GUEST up") && time.Now().Before(deadline) {
-		term.SetReadDeadline(time.Now().Add(time.Second))
-		n, _ := term.Read(buf)
-		seen.Write(buf[:n])
-	}
-	if !strings.Contains(seen.String(), "XENVM-GUEST up") {
-		t.Errorf("the console never showed the guest's boot line; got %d bytes, stderr %q", seen.Len(), consErr.String())
-	}
-	term.Write([]byte{0x1d})
-	waited := make(chan error, 1)
-	go func() { waited <- console.Wait() }()
+	consoleExited := make(chan error, 1)
+	go func() { consoleExited <- console.Wait() }()
 	select {
-	case err := <-waited:
-		if err != nil {
-			t.Errorf("console after Ctrl-]: %v (%s)", err, consErr.String())
-		}
-	case <-time.After(30 * time.Second):
-		console.Process.Kill()
-		t.Errorf("Ctrl-] did not leave the console")
+	case err := <-consoleExited:
+		t.Fatalf("console exited before Ctrl-]: %v (%s)", err, consErr.String())
+	case <-time.After(2 * time.Second):
 	}
+	leaveConsole(t, "console", term, consoleExited, console, &consErr)
 
 	// save -c: a checkpoint; the guest keeps running and still shuts down
 	// on request afterwards.
@@ -186,7 +219,7 @@ func TestCLIXLConventions(t *testing.T) {
 	// restore CFG FILE: the config given replaces the saved one.
 	cfg3 := filepath.Join(dir, "cli3.cfg")
 	raw, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg3, append(raw, []byte("\nname = \"cli3\"\n")...), 0o644)
+	os.WriteFile(cfg3, append(raw, []byte("\nname = \"cli3\"\non_reboot = \"restart\"\n")...), 0o644)
 	var snap map[string]any
 	jsonResult(t, &snap, "restore", cfg3, save)
 	if snap["name"] != "cli3" {
@@ -198,8 +231,8 @@ func TestCLIXLConventions(t *testing.T) {
 		t.Errorf("shutdown --json: %v", res)
 	}
 	// reboot -w returns once the incarnation asked has shut down for
-	// its reboot; cli3's monitor (restore started one) then builds the
-	// next incarnation, as xl's does.
+	// its reboot; cli3's monitor (restore started one) then carries out
+	// its on_reboot = "restart", as xl's does: a new incarnation runs.
 	oldID := strings.TrimSpace(mustGoxl(t, "domid", "cli3"))
 	jsonResult(t, &res, "reboot", "-w", "cli3")
 	if res["op"] != "reboot" || res["waited"] != true {
