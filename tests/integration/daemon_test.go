@@ -287,6 +287,20 @@ func goxlMonitors() int {
 	return n
 }
 
+// waitGuestUp waits until the guest's init has said it is up on its
+// console (xenconsoled logs it): only then does it turn a shutdown or
+// reboot request into a real one. The kernel acknowledges a request
+// before init has set its signal traps, and a request acknowledged then
+// is lost: the guest keeps running.
+func (e *env) waitGuestUp(name string) {
+	e.t.Helper()
+	log := "/var/log/xen/console/guest-" + name + ".log"
+	e.waitFor(name+": its init is up", 5*time.Minute, func() bool {
+		b, err := os.ReadFile(log)
+		return err == nil && bytes.Contains(b, []byte("XENVM-GUEST up"))
+	})
+}
+
 // actionCase is one on_* action to see carried out.
 type actionCase struct {
 	name    string
@@ -368,10 +382,9 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string, crashActi
 		fmt.Sscan(m[1], &domid)
 		res[i] = started{c: c, name: name, domid: domid}
 	}
-	// Let the guests boot far enough to act on a request.
-	time.Sleep(5 * time.Second)
 	for _, r := range res {
 		if r.c.trigger != nil {
+			e.waitGuestUp(r.name)
 			untilAcknowledged(t, r.name, func() (string, int) {
 				_, errs, code := gx(t, env, append(r.c.trigger, r.name)...)
 				return errs, code
@@ -673,8 +686,8 @@ func TestDaemonMoreActions(t *testing.T) {
 		}
 		fmt.Sscan(m[1], &g.domid)
 	}
-	time.Sleep(3 * time.Second)
 	for _, g := range guests {
+		e.waitGuestUp(g.name)
 		untilAcknowledged(t, g.name, func() (string, int) {
 			_, errs, code := gx(t, nil, g.trigger, g.name)
 			return errs, code
