@@ -240,7 +240,9 @@ func TestBoundaryMatrix(t *testing.T) {
 	if testing.Short() {
 		rounds = 8
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d (the random points of Close and of the calls)", seed)
+	rng := rand.New(rand.NewPCG(seed, 11))
 	const bound = 20 * time.Second
 	var orphanChecks int
 

@@ -587,8 +587,9 @@ func TestCallAsyncIsCountedByClose(t *testing.T) {
 }
 
 // Close's order, step by step: operations (TestCallAsyncIsCountedByClose),
-// generators disabled before libxl_ctx_free (the strict model reports the
-// watch fd of a generator left enabled), SIGCHLD forwarding stopped,
+// the gate drained before Reap (driver TestCloseDrainsDeliveryInFlightBeforeReap),
+// a generator left enabled disabled by libxl_ctx_free (the strict model
+// reports any fd left registered), SIGCHLD forwarding stopped,
 // short calls under way waited for, libxl_ctx_free, tokens and logger
 // released, OnClosed last.
 func TestCloseOrder(t *testing.T) {

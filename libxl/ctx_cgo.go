@@ -418,16 +418,22 @@ func (c *Ctx) sigchldOccurred() {
 //     their own cleanup (doc.go, "Operations and Close").
 //     Deliveries and SIGCHLD keep flowing meanwhile, since the
 //     operations may need them;
-//  2. disable every event generator still enabled (its subscription ends
-//     with ErrClosed);
-//  3. close the hooks' admission gate and drain in-flight deliveries;
-//  4. reap pending registrations: forgotten, never force-fired;
-//  5. stop SIGCHLD forwarding to this ctx;
-//  6. refuse every further call into libxl in Go (deliveries included,
+//  2. close the hooks' admission gate and drain in-flight deliveries, so
+//     that a registration Reap forgets was never delivered;
+//  3. reap pending registrations: forgotten, never force-fired;
+//  4. stop SIGCHLD forwarding to this ctx;
+//  5. refuse every further call into libxl in Go (deliveries included,
 //     whatever the Hooks) and wait for the short ones under way;
-//  7. libxl_ctx_free, with the hook machinery still alive (libxl
-//     deregisters its own fds in there);
-//  8. release the `user` token and the logger; detach from the loop.
+//  6. libxl_ctx_free, with the hook machinery still alive: it disables
+//     the event generators still enabled itself (libxl 4.2 to 4.17:
+//     free_disable_deaths and the disk-eject list) and deregisters its
+//     own fds, hooks that are no-ops after Reap;
+//  7. release the `user` token and the logger; detach from the loop;
+//     end the subscriptions still open with ErrClosed.
+//
+// Close does not disable the generators itself before the gate closes:
+// libxl_ctx_free does it under its own lock, and the Go side of a
+// generator is reached only through a pin, which is refused from step 5.
 //
 // An operation Close aborted returns an error matching ErrClosed and,
 // for a create, leaves no domain. Called from a callback Close would wait
@@ -453,8 +459,6 @@ func (c *Ctx) close() error {
 		c.idle.Wait()
 	}
 	c.mu.Unlock()
-
-	c.evgens.disableAll(c)
 
 	q, _ := c.hooks.(osevent.Quiescer)
 	if q != nil {

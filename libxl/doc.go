@@ -48,8 +48,8 @@
 //   - An operation (every method that calls libxl, Call, CallAsync, and an
 //     asynchronous operation from its initiating call to its completion)
 //     is counted. Once Close began, new operations get ErrClosed; Close
-//     waits for the counted ones before it disables generators and frees
-//     the ctx (TestCallAsyncIsCountedByClose). Close aborts the
+//     waits for the counted ones before it closes the hooks' gate and
+//     frees the ctx (TestCallAsyncIsCountedByClose). Close aborts the
 //     asynchronous ones first (see "Operations and Close" below).
 //   - Call is for synchronous libxl functions (ao_how NULL). An
 //     asynchronous libxl function goxl does not wrap goes through
@@ -63,6 +63,12 @@
 //     whatever the Hooks (TestDeliveriesAfterCloseAreRefusedWhateverTheHooks),
 //     and Close waits for those under way before libxl_ctx_free
 //     (TestCloseOrder).
+//   - Close closes the hooks' admission gate and waits for the delivery
+//     in flight before it reaps, so a reaped registration was never
+//     delivered (TestCloseDrainsDeliveryInFlightBeforeReap). It leaves
+//     the event generators still enabled to libxl_ctx_free, which
+//     disables them itself (4.2 to 4.17); their subscriptions end with
+//     ErrClosed when Close returns.
 //   - After Close every method returns ErrClosed, except Version,
 //     Serialised, Raw (nil), Err (ErrClosed) and the deliveries (ignored);
 //     SetLogLevel returns ErrClosed once the logger is released.
@@ -117,7 +123,7 @@
 // taking a context) is counted from its admission to the end of its own
 // cleanup. Close refuses new operations (ErrClosed), aborts the ones in
 // flight (libxl_ao_abort) and waits for them, their cleanup included,
-// before it disables event generators or frees anything: the cleanup
+// before it closes the hooks' gate or frees anything: the cleanup
 // runs on the still-open ctx. A create or restore cut short by Close or
 // by its context has the domain libxl kept (4.17 keeps it on
 // ERROR_ABORTED, retain_domain in libxl_create.c) destroyed, and returns

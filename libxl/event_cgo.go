@@ -64,7 +64,7 @@ func (r eventReceiver) Disaster(eventType int, msg string, errnoval int) {
 
 // endSubscriptions ends every subscription with err (a no-op for those
 // that already ended). Their generators stay recorded in evgens, so that
-// Subscription.Close or Close still disables them in libxl.
+// Subscription.Close still disables them in libxl (or libxl_ctx_free does).
 func (c *Ctx) endSubscriptions(err error) {
 	c.subsMu.Lock()
 	all := make([]*Subscription, 0, len(c.subs))
@@ -150,8 +150,9 @@ func (c *Ctx) unsubscribe(id uint64) {
 	c.subsMu.Unlock()
 }
 
-// evgenSet tracks the ctx's enabled event generators so that Close can
-// disable them before libxl_ctx_free.
+// evgenSet tracks the ctx's enabled event generators so that
+// Subscription.Close disables each in libxl at most once. Close does not
+// use it: libxl_ctx_free disables the generators still enabled.
 type evgenSet struct {
 	mu   sync.Mutex // never held while calling libxl
 	next uint64
@@ -177,23 +178,4 @@ func (s *evgenSet) take(id uint64) func(raw *C.libxl_ctx) {
 	d := s.live[id]
 	delete(s.live, id)
 	return d
-}
-
-// disableAll runs during Close, after new calls are refused and before
-// the gate closes: the ctx is still fully alive.
-func (s *evgenSet) disableAll(c *Ctx) {
-	s.mu.Lock()
-	all := s.live
-	s.live = nil
-	s.mu.Unlock()
-	if len(all) == 0 {
-		return
-	}
-	// Close calls this after every operation ended and before it frees
-	// the ctx: the ctx is alive.
-	c.lockSerial(serialAPI)
-	defer c.unlockSerial(serialAPI)
-	for _, disable := range all {
-		disable(c.raw)
-	}
 }

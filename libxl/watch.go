@@ -66,7 +66,7 @@ func (s *Subscription) finish(err error) { s.events.End(err) }
 // Close disables the event generator in libxl (libxl_evdisable_*), then
 // stops routing to this subscription and closes the channel. Events
 // already buffered stay readable. It is idempotent, and safe after the
-// ctx closed (Close disabled the generator then). Do not call it from
+// ctx closed (libxl_ctx_free disabled the generator then). Do not call it from
 // code that holds a lock that is held while calling libxl.
 func (s *Subscription) Close() error {
 	s.close.Do(func() {

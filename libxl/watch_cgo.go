@@ -40,7 +40,8 @@ type enableFunc func(raw *C.libxl_ctx, user C.libxl_ev_user) (disable func(*C.li
 
 // watch subscribes first, so that events libxl raises inside the evenable
 // call are routed, then enables the generator and records it in c.evgens
-// so that Close disables it if the owner does not.
+// for Subscription.Close; one the owner leaves enabled is disabled by
+// libxl_ctx_free, and Close ends its subscription with ErrClosed.
 func (c *Ctx) watch(opts WatchOptions, op string, enable enableFunc) (*Subscription, error) {
 	s := newSubscription(opts.Buffer)
 	raw, exit, err := c.enter()
@@ -54,12 +55,7 @@ func (c *Ctx) watch(opts WatchOptions, op string, enable enableFunc) (*Subscript
 		c.unsubscribe(user)
 		return nil, &OpError{Op: op, Err: Error(rc)}
 	}
-	gen := c.evgens.add(func(raw *C.libxl_ctx) {
-		disable(raw)
-		// The ctx is going away: end the subscription so that its
-		// consumer does not wait for events that cannot come.
-		s.finish(ErrClosed)
-	})
+	gen := c.evgens.add(disable)
 	s.stop = func() {
 		c.disableEvgen(gen)
 		c.unsubscribe(user)
@@ -73,7 +69,7 @@ func (c *Ctx) watch(opts WatchOptions, op string, enable enableFunc) (*Subscript
 // must be disabled even then.
 func (c *Ctx) disableEvgen(id uint64) {
 	if !c.pin() {
-		return // Close disabled every generator before it freed the ctx
+		return // libxl_ctx_free disabled every generator still enabled
 	}
 	defer c.unpin()
 	disable := c.evgens.take(id)

@@ -160,7 +160,7 @@ func (l *Loop) collect(n int) {
 }
 
 func (l *Loop) deliver() {
-	var fdN, toN, stale, gated uint64
+	var stale, gated uint64
 	for i := range l.batch {
 		d := l.batch[i]
 		l.batch[i] = delivery{} // let the GC have dead registrations; marks it made
@@ -170,26 +170,14 @@ func (l *Loop) deliver() {
 			continue // made before a restart
 		case d.fr != nil:
 			ok = l.deliverFD(d.fr, d.rev, &gated)
-			if ok {
-				fdN++
-			}
 		default:
 			ok = l.deliverTimeout(d.tr, d.gen, &gated)
-			if ok {
-				toN++
-			}
 		}
 		if !ok {
 			stale++
 		}
 	}
 	l.batch = l.batch[:0]
-	if fdN != 0 {
-		l.stats.fdDeliveries.Add(fdN)
-	}
-	if toN != 0 {
-		l.stats.timeoutDeliveries.Add(toN)
-	}
 	if stale -= gated; stale != 0 {
 		l.stats.staleDropped.Add(stale)
 	}
@@ -237,7 +225,6 @@ func (l *Loop) deliverFD(r *fdReg, rev osevent.PollEvents, gated *uint64) bool {
 		return false
 	}
 	l.occurredFD(r, want, rev, g)
-	b.stats.fdDeliveries.Add(1)
 	return true
 }
 
@@ -247,6 +234,9 @@ func (l *Loop) deliverFD(r *fdReg, rev osevent.PollEvents, gated *uint64) bool {
 func (l *Loop) occurredFD(r *fdReg, want, rev osevent.PollEvents, g uint64) {
 	b := r.b
 	defer b.exit()
+	// Counted before the admission is released: once CloseGate returns,
+	// Stats include every delivery it drained.
+	defer l.countDelivery(b, false)
 	r.decided.Store(g)
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredFD, Binding: b.id, Reg: r.id, FD: r.fd, Events: want, Revents: rev})
@@ -276,10 +266,18 @@ func (l *Loop) deliverTimeout(t *timeoutReg, g uint64, gated *uint64) bool {
 		b.stats.gated.Add(1)
 		return false
 	}
-	defer l.forgetFired(t, g) // deferred: also after a Goexit in the Sink
 	l.occurredTimeout(t, g)
-	b.stats.timeoutDeliveries.Add(1)
 	return true
+}
+
+func (l *Loop) countDelivery(b *Binding, timeout bool) {
+	if timeout {
+		l.stats.timeoutDeliveries.Add(1)
+		b.stats.timeoutDeliveries.Add(1)
+	} else {
+		l.stats.fdDeliveries.Add(1)
+		b.stats.fdDeliveries.Add(1)
+	}
 }
 
 // forgetFired forgets a delivered timeout, unless it was re-armed
@@ -299,6 +297,11 @@ func (l *Loop) forgetFired(t *timeoutReg, g uint64) {
 func (l *Loop) occurredTimeout(t *timeoutReg, g uint64) {
 	b := t.b
 	defer b.exit()
+	// Forgotten before the admission is released (deferred: also after a
+	// Goexit in the Sink): once CloseGate's drain returns, a delivered
+	// timeout is gone, so Reap never counts it as reaped.
+	defer l.forgetFired(t, g)
+	defer l.countDelivery(b, true)
 	t.decided.Store(g)
 	if l.trace != nil {
 		l.emit(TraceEvent{Op: OpOccurredTimeout, Binding: b.id, Reg: t.id, Timeout: true})

@@ -108,9 +108,13 @@
 // leave signals a channel, and each waiter passes the signal on to the
 // next). With sequentially consistent atomics either the dispatcher sees
 // the closed gate (and skips) or CloseGate sees the delivery in flight
-// (and waits for it). Reap forgets every registration of the binding,
-// never firing a timeout; later hooks are no-ops. Detach removes the
-// binding from the loop.
+// (and waits for it). A delivery is counted in Stats, and a delivered
+// timeout forgotten, before its admission is released: once CloseGate
+// returns, Stats include every delivery it drained and Reap never counts
+// a delivered timeout as reaped (TestCloseDrainsDeliveryInFlightBeforeReap,
+// TestSerialisedModeCloses42Window in package driver). Reap forgets every
+// registration of the binding, never firing a timeout; later hooks are
+// no-ops. Detach removes the binding from the loop.
 //
 // # Timeouts
 //

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,10 +18,22 @@ type Snapshot struct {
 	Goroutines int
 }
 
-// Take records the open fds and the goroutine count.
+// Take records the open fds and the goroutine count. It first makes the
+// Go runtime create its netpoller (an epoll fd and an eventfd, made once
+// per process on the first pollable file and never closed): otherwise
+// the first test whose code opens a pipe reports them as leaked, and a
+// test passes or fails depending on which tests ran before it.
 func Take() Snapshot {
+	netpollOnce.Do(func() {
+		if r, w, err := os.Pipe(); err == nil {
+			r.Close()
+			w.Close()
+		}
+	})
 	return Snapshot{FDs: openFDs(), Goroutines: goroutines()}
 }
+
+var netpollOnce sync.Once
 
 // processWide are goroutines that the standard library starts once and
 // keeps for the life of the process; they are not leaks.
