@@ -51,7 +51,17 @@ func (m *Domains) coreDump(ctx context.Context, name string, domid uint32) {
 	}
 	path := filepath.Join(dir, name)
 	m.progress("dumping the core of %s to %s", name, path)
-	if err := m.ctx.CoreDumpDomain(ctx, domid, path); err != nil {
+	// libxl 4.17 dumps inside libxl_domain_core_dump, holding the ctx's
+	// lock for the whole dump (a minute for a 128 MB guest under
+	// emulation): on the manager's ctx that would stall every other call
+	// and event of it. A ctx of its own, where the manager has them.
+	dctx, release, err := m.operationCtx()
+	if err != nil {
+		m.log.Error("driver: core dump", "domain", name, "err", err)
+		return
+	}
+	defer release()
+	if err := dctx.CoreDumpDomain(ctx, domid, path); err != nil {
 		m.log.Error("driver: core dump failed; going on", "domain", name, "domid", domid, "err", err)
 		return
 	}
