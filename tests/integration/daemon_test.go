@@ -323,20 +323,22 @@ var actionCases = []actionCase{
 	{name: "poweroff", actions: map[string]string{"on_poweroff": "destroy", "on_reboot": "destroy"}, trigger: []string{"shutdown"}},
 }
 
-// runActionCases creates the three guests one after the other (three
-// at once time out in libxl's console wait on a loaded machine), while a
+// runActionCases creates the guests (actionCases, then more) one after
+// the other (three at once time out in libxl's console wait on a loaded
+// machine), while a
 // second client queries the same daemon or host during each create (two
 // clients at once), then triggers each guest's stop after every CLI
 // has exited, and checks that its action was carried out by someone still
 // running (the daemon or the monitors).
-func runActionCases(t *testing.T, e *env, prefix string, env []string, crashAction string) {
+func runActionCases(t *testing.T, e *env, prefix string, env []string, crashAction string, more ...actionCase) (renamed string) {
 	type started struct {
 		c     actionCase
 		name  string
 		domid uint32
 	}
-	res := make([]started, len(actionCases))
-	for i, c := range actionCases {
+	cases := append(append([]actionCase(nil), actionCases...), more...)
+	res := make([]started, len(cases))
+	for i, c := range cases {
 		name := prefix + "-" + c.name
 		if c.name == "crash" && crashAction != "" {
 			c.actions = map[string]string{"on_crash": crashAction}
@@ -393,10 +395,15 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string, crashActi
 	}
 	for _, r := range res {
 		switch r.c.name {
-		case "reboot":
+		case "reboot", "rename":
 			e.waitFor(r.name+": a new incarnation runs", 5*time.Minute, func() bool {
 				info, ok := e.domainByName(r.name)
 				return ok && info.DomID != r.domid && !info.Shutdown
+			})
+		case "preserve":
+			e.waitFor(r.name+": shut down and preserved", 5*time.Minute, func() bool {
+				info, ok := e.domainByName(r.name)
+				return ok && info.DomID == r.domid && info.Shutdown && info.ShutdownReason == libxl.ShutdownPoweroff
 			})
 		default:
 			e.waitFor(r.name+": destroyed by its on_* action", 5*time.Minute, func() bool { return e.domidGone(r.domid) })
@@ -417,7 +424,63 @@ func runActionCases(t *testing.T, e *env, prefix string, env []string, crashActi
 	if n != 1 {
 		t.Fatalf("%d domains named %s-reboot, want 1", n, prefix)
 	}
+	for _, r := range res {
+		switch r.c.name {
+		case "rename":
+			// rename-restart: the old incarnation is kept, shut down
+			// (reboot), under <name>--<time>.
+			for _, d := range list {
+				if d.DomID == r.domid {
+					renamed = d.Name
+					if !strings.HasPrefix(d.Name, r.name+"--") || !d.Shutdown || d.ShutdownReason != libxl.ShutdownReboot {
+						t.Fatalf("%s's old incarnation: %+v, want domain %d kept shut down (reboot) as %s--<time>", r.name, d, r.domid, r.name)
+					}
+				}
+			}
+			if renamed == "" {
+				t.Fatalf("%s's old incarnation %d is gone, want it kept under a new name", r.name, r.domid)
+			}
+			mustGx(t, env, "destroy", renamed)
+			mustGx(t, env, "destroy", r.name)
+		case "preserve":
+			// Preserved means kept and left alone, after every other
+			// guest's action: the same domain, shut down, no second one.
+			m := 0
+			for _, d := range list {
+				if d.Name == r.name {
+					m++
+					if d.DomID != r.domid || !d.Shutdown {
+						t.Fatalf("%s after its poweroff: %+v, want domain %d kept shut down", r.name, d, r.domid)
+					}
+				}
+			}
+			if m != 1 {
+				t.Fatalf("%d domains named %s, want the one preserved", m, r.name)
+			}
+			mustGx(t, env, "destroy", r.name)
+		}
+	}
 	mustGx(t, env, "destroy", prefix+"-reboot")
+	return renamed
+}
+
+// daemonOnlyCases are the on_* actions beyond destroy and restart, run
+// beside actionCases through the daemon (their guests boot while the
+// others do): preserve (the domain stays, shut down, never restarted),
+// rename-restart (the old domain is kept under a new name, a new
+// incarnation runs) and soft-reset of a PV guest (Xen resets HVM domains
+// only: the domain is destroyed and the daemon reports an action-failed
+// event naming the reason). The core dump of the coredump-* actions runs
+// once, for the crashing guest (coredump-destroy): a dump of a 128 MB
+// guest costs 40-100 s under emulation, so coredump-restart (the same
+// dump, then a restart) runs against the model only
+// (internal/daemon TestCoredumpRestartRestartsEvenIfTheDumpFails); so
+// does on_watchdog, which the test guest cannot trigger (no xen_wdt in
+// its initramfs): TestWatchdogActionThroughTheDaemon.
+var daemonOnlyCases = []actionCase{
+	{name: "preserve", actions: map[string]string{"on_poweroff": "preserve"}, trigger: []string{"shutdown"}},
+	{name: "rename", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: []string{"reboot"}},
+	{name: "softreset", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: []string{"reboot"}},
 }
 
 func TestDaemonCarriesOutActions(t *testing.T) {
@@ -427,8 +490,28 @@ func TestDaemonCarriesOutActions(t *testing.T) {
 	defer d.stop()
 	// A core dump of a 128 MB guest costs seconds under emulation: once,
 	// here, not again through the monitors.
-	runActionCases(t, e, "dm", nil, "coredump-destroy")
+	renamed := runActionCases(t, e, "dm", nil, "coredump-destroy", daemonOnlyCases...)
 	evs := daemonEvents(t)
+	if hasEvent(evs, "dm-preserve", "restarted") {
+		t.Errorf("the daemon restarted the preserved domain")
+	}
+	for _, want := range [][2]string{{"dm-rename", "restarted"}, {renamed, "renamed"}} {
+		if !hasEvent(evs, want[0], want[1]) {
+			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
+		}
+	}
+	failed := false
+	for _, ev := range evs {
+		if ev.Name == "dm-softreset" && ev.Kind == "action-failed" {
+			failed = true
+			if !strings.Contains(ev.Error, "not supported for PV") {
+				t.Errorf("dm-softreset's action-failed event says %q, want the PV reason", ev.Error)
+			}
+		}
+	}
+	if !failed || hasEvent(evs, "dm-softreset", "restarted") {
+		t.Errorf("dm-softreset: want an action-failed event and no restart")
+	}
 	// A domain's end is its one "death" event; the driver's own
 	// "destroyed" precedes it only when the on_* destroy completes before
 	// libxl's DOMAIN_DEATH is handled (README, "Events"), so it is not
@@ -641,119 +724,4 @@ func requireCoreDump(t *testing.T, name string) {
 		t.Fatalf("core dump of %s: %d bytes, magic %q: not a guest core", name, st.Size(), magic)
 	}
 	t.Logf("ok: core dump of %s: %d bytes", name, st.Size())
-}
-
-// The on_* actions beyond destroy and restart, all at once through one
-// daemon, each guest with its own action: preserve (the domain stays,
-// shut down, never restarted), rename-restart (the old domain is kept
-// under a new name, a new incarnation runs) and soft-reset of a PV guest
-// (Xen resets HVM domains only: the domain is destroyed and the daemon
-// reports an action-failed event naming the reason). The guests are
-// started one after the other and stopped together, to keep the test to
-// a few guest lifetimes. The core dump of the coredump-* actions runs
-// once, for the crashing guest of TestDaemonCarriesOutActions
-// (coredump-destroy): a dump of a 128 MB guest costs 40-95 s under
-// emulation, so coredump-restart (the same dump, then the restart tested
-// here and there) runs against the model only
-// (internal/daemon TestCoredumpRestartRestartsEvenIfTheDumpFails); so does
-// on_watchdog, which the test guest cannot trigger (no xen_wdt in its
-// initramfs): TestWatchdogActionThroughTheDaemon.
-func TestDaemonMoreActions(t *testing.T) {
-	e := setup(t)
-	goxlBinary(t)
-	d := startDaemon(t)
-	defer d.stop()
-	start := time.Now()
-	type guest struct {
-		name    string
-		actions map[string]string
-		trigger string
-		domid   uint32
-	}
-	guests := []*guest{
-		{name: "pres", actions: map[string]string{"on_poweroff": "preserve"}, trigger: "shutdown"},
-		{name: "ren", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: "reboot"},
-		{name: "srst", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: "reboot"},
-	}
-	for _, g := range guests {
-		out, errs, code := createRetry(t, nil, writeGuestConfig(t, g.name, g.actions, ""))
-		if code != 0 {
-			t.Fatalf("create %s exited %d: %s", g.name, code, errs)
-		}
-		m := regexp.MustCompile(`domain (\d+),`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("create %s printed no domid: %q", g.name, out)
-		}
-		fmt.Sscan(m[1], &g.domid)
-	}
-	for _, g := range guests {
-		e.waitGuestUp(g.name)
-		untilAcknowledged(t, g.name, func() (string, int) {
-			_, errs, code := gx(t, nil, g.trigger, g.name)
-			return errs, code
-		})
-	}
-	byName := func(pred func(libxl.DomainInfo) bool) []libxl.DomainInfo {
-		list, err := e.drv.Ctx().ListDomains()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []libxl.DomainInfo
-		for _, i := range list {
-			if pred(i) {
-				out = append(out, i)
-			}
-		}
-		return out
-	}
-	pres, ren, srst := guests[0], guests[1], guests[2]
-
-	e.waitFor("pres shut down and preserved", 5*time.Minute, func() bool {
-		i, ok := e.domainByName("pres")
-		return ok && i.DomID == pres.domid && i.Shutdown && i.ShutdownReason == libxl.ShutdownPoweroff
-	})
-	e.waitFor("ren: a new incarnation runs beside the renamed old one", 5*time.Minute, func() bool {
-		i, ok := e.domainByName("ren")
-		return ok && i.DomID != ren.domid && !i.Shutdown
-	})
-	old := byName(func(i libxl.DomainInfo) bool { return i.DomID == ren.domid })
-	if len(old) != 1 || !strings.HasPrefix(old[0].Name, "ren--") || !old[0].Shutdown || old[0].ShutdownReason != libxl.ShutdownReboot {
-		t.Fatalf("ren's old incarnation: %+v, want domain %d kept shut down (reboot) as ren--<time>", old, ren.domid)
-	}
-	e.waitFor("srst: destroyed after its soft reset was refused", 5*time.Minute, func() bool { return e.domidGone(srst.domid) })
-	t.Logf("timing: three guests through their actions in %v", time.Since(start).Round(time.Second))
-
-	// Preserved means kept and left alone: still the same domain, shut
-	// down, and no second incarnation.
-	if n := len(byName(func(i libxl.DomainInfo) bool { return i.Name == "pres" })); n != 1 {
-		t.Fatalf("%d domains named pres, want the one preserved", n)
-	}
-	if i, ok := e.domainByName("pres"); !ok || i.DomID != pres.domid || !i.Shutdown {
-		t.Fatalf("pres after its poweroff: %+v (found %v), want domain %d kept shut down", i, ok, pres.domid)
-	}
-	evs := daemonEvents(t)
-	if hasEvent(evs, "pres", "restarted") || hasEvent(evs, "pres", "destroyed") {
-		t.Fatalf("the daemon restarted or destroyed the preserved domain: %+v", evs)
-	}
-	for _, want := range [][2]string{{"ren", "restarted"}, {old[0].Name, "renamed"}} {
-		if !hasEvent(evs, want[0], want[1]) {
-			t.Errorf("the daemon never reported %s for %s", want[1], want[0])
-		}
-	}
-	failed := false
-	for _, ev := range evs {
-		if ev.Name == "srst" && ev.Kind == "action-failed" {
-			failed = true
-			if !strings.Contains(ev.Error, "not supported for PV") {
-				t.Errorf("srst's action-failed event says %q, want the PV reason", ev.Error)
-			}
-		}
-	}
-	if !failed || hasEvent(evs, "srst", "restarted") {
-		t.Errorf("srst: want one action-failed event and no restart; events: %+v", evs)
-	}
-	for _, n := range []string{"pres", "ren", old[0].Name} {
-		mustGx(t, nil, "destroy", n)
-	}
-	e.noGuests()
 }
