@@ -28,6 +28,13 @@ type Restarted struct {
 	Config   libxl.Config
 }
 
+// ErrSoftResetNotSupported is why an on_*=soft-reset action of a PV
+// domain fails: Xen soft-resets HVM domains only (PVH is one), and
+// libxl 4.17 would first tear the PV domain's devices down before Xen
+// refuses. The domain is destroyed instead, as xl leaves no half-reset
+// domain, and an "action-failed" event carries this error.
+var ErrSoftResetNotSupported = errors.New("driver: soft reset is not supported for PV domains (Xen resets HVM and PVH domains only)")
+
 // xenDumpDir is xl's XEN_DUMP_DIR on Debian.
 const xenDumpDir = "/var/lib/xen/dump"
 
@@ -44,7 +51,17 @@ func (m *Domains) coreDump(ctx context.Context, name string, domid uint32) {
 	}
 	path := filepath.Join(dir, name)
 	m.progress("dumping the core of %s to %s", name, path)
-	if err := m.ctx.CoreDumpDomain(ctx, domid, path); err != nil {
+	// libxl 4.17 dumps inside libxl_domain_core_dump, holding the ctx's
+	// lock for the whole dump (a minute for a 128 MB guest under
+	// emulation): on the manager's ctx that would stall every other call
+	// and event of it. A ctx of its own, where the manager has them.
+	dctx, release, err := m.operationCtx()
+	if err != nil {
+		m.log.Error("driver: core dump", "domain", name, "err", err)
+		return
+	}
+	defer release()
+	if err := dctx.CoreDumpDomain(ctx, domid, path); err != nil {
 		m.log.Error("driver: core dump failed; going on", "domain", name, "domid", domid, "err", err)
 		return
 	}
@@ -95,7 +112,14 @@ func (m *Domains) softReset(ctx context.Context, d *Domain, domid uint32, name s
 	m.progress("soft-resetting %s", name)
 	d.apply(TrRestart, "restarting")
 	m.unwatch(d)
-	err := m.ctx.SoftResetDomain(ctx, domid, cfg)
+	var err error
+	if sum, serr := cfg.Summary(); serr != nil {
+		err = serr
+	} else if sum.Type == libxl.DomainTypePV {
+		err = fmt.Errorf("%s (domain %d): %w", name, domid, ErrSoftResetNotSupported)
+	} else {
+		err = m.ctx.SoftResetDomain(ctx, domid, cfg)
+	}
 	if err == nil {
 		d.apply(TrCreated, "")
 		if err = m.watch(d, domid); err == nil {
@@ -107,6 +131,7 @@ func (m *Domains) softReset(ctx context.Context, d *Domain, domid uint32, name s
 		if derr := m.destroyQuietly(domid); derr != nil {
 			m.log.Error("driver: destroy after failed soft reset", "domain", name, "err", derr)
 		}
+		m.streams.publish(DomainEvent{DomID: domid, Name: name, Kind: "action-failed", State: StateDestroyed, Action: libxl.ActionSoftReset, Err: err, Error: err.Error()})
 		d.apply(TrCreateFailed, "destroyed")
 		m.forget(d)
 		return

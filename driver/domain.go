@@ -62,6 +62,14 @@ type DomainsOptions struct {
 	// incarnation of an owned domain (new domid), before it is unpaused:
 	// an owner records the new domid there (see actions.go).
 	OnRestart func(r Restarted)
+	// OnRestarting, if set, is called by an on_* restart (restart,
+	// rename-restart, coredump-restart) once the old incarnation is gone
+	// or renamed and before the new one is built: an owner marks the
+	// name as being built there, so that a process killed mid-restart
+	// leaves a half-built domain its successor recognises and destroys.
+	// Like OnRestart it runs on the action's goroutine, under the
+	// domain's job, with no lock of the driver's held.
+	OnRestarting func(name string, oldDomID uint32)
 	// CoreDumpDir is where the coredump-* actions write cores (empty:
 	// /var/lib/xen/dump, xl's XEN_DUMP_DIR).
 	CoreDumpDir string
@@ -684,6 +692,9 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, acti
 		d.mu.Lock()
 		d.endIncarnationLocked(domid)
 		d.mu.Unlock()
+	}
+	if m.opts.OnRestarting != nil {
+		m.opts.OnRestarting(name, domid)
 	}
 	newID, err := m.build(ctx, d, cfg, "", true)
 	if err == nil {

@@ -22,6 +22,10 @@ type DomainEvent struct {
 	State      DomainState `json:"state"`
 	// Action is the on_* action taken, for shutdown and crash events.
 	Action libxl.ShutdownAction `json:"action,omitempty"`
+	// Err is why an on_* action failed ("action-failed" events); Error
+	// is its text, for the daemon's protocol.
+	Err   error  `json:"-"`
+	Error string `json:"error,omitempty"`
 }
 
 // ErrStreamOverflow is what EventStream.Err returns when the consumer

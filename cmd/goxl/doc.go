@@ -38,7 +38,7 @@
 // result (its shape is given by `goxl help VERB`), or, on any error,
 // {"ok":false,"error":{"code":C,"kind":K,"message":M}} with the exit code
 // C and its kind (usage, failed, not-found, not-xen, config, exists,
-// interrupted). The plain error message also goes to stderr. `events
+// permission, protocol, daemon-lost, interrupted). The plain error message also goes to stderr. `events
 // --json` is the exception: one event object per line, and an error
 // object as its last line if the stream fails.
 //
@@ -46,7 +46,12 @@
 //
 // 0 ok; 1 the operation failed; 2 usage error; 3 domain not found; 4 not
 // on a Xen dom0 (or libxl unavailable); 5 config error; 6 a domain with
-// that name exists; 130 interrupted (SIGINT).
+// that name exists; 7 permission denied (the daemon's API is root only;
+// the CLI never falls back to in-process mode then); 8 protocol error
+// (the daemon speaks another protocol version, or answered something
+// that is not the protocol); 9 the daemon went away before answering
+// (killed or stopped mid-request: a create it ran is destroyed when it
+// starts again) or is stopping; 130 interrupted (SIGINT).
 //
 // # Ownership, threads and locks
 //

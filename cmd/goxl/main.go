@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/internal/daemon"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -27,13 +28,17 @@ const (
 	exitNotXen      = 4
 	exitConfig      = 5
 	exitExists      = 6
+	exitPermission  = 7
+	exitProtocol    = 8
+	exitDaemonLost  = 9
 	exitInterrupted = 130
 )
 
 // exitKinds names the exit codes in --json errors.
 var exitKinds = map[int]string{
 	exitFailed: "failed", exitUsage: "usage", exitNotFound: "not-found", exitNotXen: "not-xen",
-	exitConfig: "config", exitExists: "exists", exitInterrupted: "interrupted",
+	exitConfig: "config", exitExists: "exists", exitPermission: "permission", exitProtocol: "protocol",
+	exitDaemonLost: "daemon-lost", exitInterrupted: "interrupted",
 }
 
 func main() {
@@ -194,6 +199,12 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotXen
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return exitInterrupted
+	case errors.Is(err, daemon.ErrNotRoot):
+		return exitPermission
+	case errors.Is(err, daemon.ErrVersion), errors.Is(err, daemon.ErrProtocol):
+		return exitProtocol
+	case errors.Is(err, daemon.ErrDaemonLost), errors.Is(err, daemon.ErrDaemonStopping):
+		return exitDaemonLost
 	case errors.Is(err, driver.ErrDomainNotFound), errors.Is(err, libxl.ErrDomainNotFound):
 		return exitNotFound
 	case errors.Is(err, driver.ErrDomainExists):
@@ -235,7 +246,7 @@ func topUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nglobal options:")
 	printOptions(w, globalOptions)
-	fmt.Fprintln(w, "\nOptions may follow the arguments (goxl create guest.cfg -p); short flags\ncombine (-pq); -- ends the options. <dom> is a domid, a name or a UUID.\nexit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 not on a Xen dom0,\n5 config error, 6 name exists, 130 interrupted.")
+	fmt.Fprintln(w, "\nOptions may follow the arguments (goxl create guest.cfg -p); short flags\ncombine (-pq); -- ends the options. <dom> is a domid, a name or a UUID.\nexit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 not on a Xen dom0,\n5 config error, 6 name exists, 7 permission denied (the daemon is root only),\n8 protocol error (version mismatch, malformed answer), 9 the daemon went away\nor is stopping, 130 interrupted.")
 }
 
 const jsonHelp = `--json (before or after the verb) makes stdout carry exactly one JSON
@@ -245,7 +256,8 @@ document:
   {"ok": false, "error": {"code": C, "kind": K, "message": M}}
 
 C is the exit code; K is one of usage (2), failed (1), not-found (3),
-not-xen (4), config (5), exists (6), interrupted (130). The plain message
+not-xen (4), config (5), exists (6), permission (7), protocol (8),
+daemon-lost (9), interrupted (130). The plain message
 also goes to stderr, and progress lines stay on stderr.
 
 events --json prints one event object per line instead, and an error

@@ -221,6 +221,20 @@ func (b *remoteBackend) Events(ctx context.Context, opts EventsOptions) (EventSt
 	return s, nil
 }
 
+// streamEvents prints the daemon's numbered events from since (0: from
+// now on) until ctx ends (nil) or the stream fails (overflow, the daemon
+// gone).
+func (b *remoteBackend) streamEvents(ctx context.Context, since uint64, print func(daemon.Event)) error {
+	_, err := b.c.Call(ctx, daemon.Request{Op: daemon.OpEvents, Since: since}, func(ev daemon.Event) bool {
+		print(ev)
+		return true
+	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil // SIGINT: the usual end of a stream
+	}
+	return err
+}
+
 type remoteStream struct {
 	ch     chan driver.DomainEvent
 	err    error // written before ch is closed

@@ -75,7 +75,7 @@ func (c *Client) Call(ctx context.Context, req Request, onEvent func(Event) bool
 		}
 		var resp Response
 		if err := json.Unmarshal(line, &resp); err != nil {
-			return nil, fmt.Errorf("goxl daemon: malformed answer: %w", err)
+			return nil, fmt.Errorf("%w: malformed answer: %v", ErrProtocol, err)
 		}
 		switch {
 		case resp.Done && resp.Error != nil:

@@ -17,23 +17,50 @@ import (
 type eventLog struct {
 	mu      sync.Mutex // leaf lock
 	ring    []Event
-	next    uint64        // sequence number of the next event; the first is 1
+	base    uint64        // sequence number of this log's first event (1, or where the previous daemon stopped)
+	next    uint64        // sequence number of the next event
 	changed chan struct{} // closed and replaced on every append
 	closed  bool
+
+	// reserved is the highest number handed out so far plus one, as
+	// persisted: numbers below it may have been seen by a client. When
+	// next reaches it, reserve is called (under mu) to persist a new one.
+	reserved uint64
+	reserve  func(upTo uint64) error
 }
 
 func newEventLog(capacity int) *eventLog {
+	return newEventLogFrom(capacity, 1, nil)
+}
+
+// newEventLogFrom starts numbering at base; reserve, if set, persists
+// the numbers in blocks (seqStore) so that a later daemon never numbers
+// an event with a number a client may have seen.
+func newEventLogFrom(capacity int, base uint64, reserve func(upTo uint64) error) *eventLog {
 	if capacity <= 0 {
 		capacity = 4096
 	}
-	return &eventLog{ring: make([]Event, capacity), next: 1, changed: make(chan struct{})}
+	if base == 0 {
+		base = 1
+	}
+	return &eventLog{ring: make([]Event, capacity), base: base, next: base, reserved: base, reserve: reserve, changed: make(chan struct{})}
 }
+
+// reserveBlock is how many sequence numbers are persisted at a time.
+const reserveBlock = 1024
 
 // append numbers e and keeps it. Its cost does not depend on the number
 // of domains or subscribers (subscribers are woken by one close).
 func (l *eventLog) append(e driver.DomainEvent) uint64 {
 	l.mu.Lock()
 	seq := l.next
+	if l.reserve != nil && seq >= l.reserved {
+		// Persisted before the number is used: a daemon killed now
+		// starts above it.
+		if err := l.reserve(seq + reserveBlock); err == nil {
+			l.reserved = seq + reserveBlock
+		}
+	}
 	l.ring[seq%uint64(len(l.ring))] = Event{Seq: seq, DomainEvent: e}
 	l.next++
 	if l.closed {
@@ -66,10 +93,10 @@ func (l *eventLog) bounds() (first, next uint64) {
 }
 
 func (l *eventLog) firstLocked() uint64 {
-	if l.next > uint64(len(l.ring)) {
+	if l.next-l.base > uint64(len(l.ring)) {
 		return l.next - uint64(len(l.ring))
 	}
-	return 1
+	return l.base
 }
 
 // start resolves a subscriber's Since: 0 is "from now on".

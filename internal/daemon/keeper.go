@@ -19,7 +19,8 @@ import (
 // gone (daemon only), and gives a name up when its domain is gone.
 //
 // Threads: its methods are called from the daemon's request goroutines,
-// the driver's OnRestart (afterShutdown's goroutine) and the keeper's own
+// the driver's OnRestarting and OnRestart (afterShutdown's goroutine,
+// holding the domain's job but no lock of the driver's) and the keeper's own
 // loop. k.mu is a leaf lock, never held while calling libxl or the driver.
 type Keeper struct {
 	doms   *driver.Domains
@@ -37,7 +38,8 @@ type Keeper struct {
 }
 
 // NewKeeper returns a keeper; attach it to the Domains with
-// DomainsOptions.OnRestart = k.OnRestart before the Domains start (see
+// DomainsOptions.OnRestart = k.OnRestart and OnRestarting =
+// k.OnRestarting before the Domains start (see
 // KeeperHooks) and call SetDomains.
 func NewKeeper(owners *Owners, log *slog.Logger) *Keeper {
 	if log == nil {
@@ -51,6 +53,22 @@ func (k *Keeper) SetDomains(doms *driver.Domains, ctx *libxl.Ctx) {
 	k.doms, k.ctx = doms, ctx
 	if k.domIDByName == nil {
 		k.domIDByName = ctx.DomainIDByName
+	}
+}
+
+// OnRestarting marks an owned name as being built again before an on_*
+// restart builds its new incarnation, as Create marks it before the
+// first build: should this process die before OnRestart records the new
+// domid, the next owner's Recover finds "building" and destroys the
+// half-built domain rather than taking it over.
+func (k *Keeper) OnRestarting(name string, oldDomID uint32) {
+	c := k.owners.Held(name)
+	if c == nil {
+		k.log.Warn("goxl: restarting a domain this process holds no claim on", "domain", name)
+		return
+	}
+	if err := c.Building(); err != nil {
+		k.log.Error("goxl: cannot mark the restart of a domain as building", "domain", name, "old domid", oldDomID, "err", err)
 	}
 }
 

@@ -46,7 +46,7 @@ func OpenMonitor(opts MonitorOptions) (*Monitor, error) {
 	}
 	m.doms, err = driver.NewDomains(m.drv, driver.DomainsOptions{
 		Logger: opts.Logger, PerOperationCtx: true, ResyncInterval: 5 * time.Second,
-		OnRestart: m.keeper.OnRestart,
+		OnRestart: m.keeper.OnRestart, OnRestarting: m.keeper.OnRestarting,
 		Progress: func(msg string) {
 			if opts.Progress != nil && !m.quiet.Load() {
 				opts.Progress(msg)

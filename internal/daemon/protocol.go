@@ -193,6 +193,8 @@ var (
 	ErrDaemonLost = errors.New("goxl daemon: the daemon went away before answering (stopped or killed); a create it was running is destroyed when it starts again")
 	// ErrVersion: client and daemon speak different protocol versions.
 	ErrVersion = errors.New("goxl daemon: protocol version mismatch")
+	// ErrProtocol: an answer that is not a protocol line.
+	ErrProtocol = errors.New("goxl daemon: protocol error")
 	// ErrOwnedElsewhere: another goxl process owns a domain of that name.
 	ErrOwnedElsewhere = errors.New("goxl: the domain is owned by another goxl process")
 	// ErrDaemonStopping: the daemon is stopping and takes no new work.

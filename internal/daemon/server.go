@@ -32,6 +32,9 @@ type Options struct {
 	// EventLog is how many events the daemon keeps for resuming
 	// subscribers (0: 4096).
 	EventLog int
+	// StateDir keeps the event numbering across restarts (events.seq;
+	// empty: the socket's directory, /run/goxl).
+	StateDir string
 	// ResyncInterval is the Domains' resync and the take-over scan period
 	// (0: 5 s).
 	ResyncInterval time.Duration
@@ -55,6 +58,7 @@ type Daemon struct {
 	doms    *driver.Domains
 	keeper  *Keeper
 	events  *eventLog
+	seqs    seqStore
 	started time.Time
 
 	ln       *net.UnixListener
@@ -91,7 +95,28 @@ func Open(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, events: newEventLog(opts.EventLog), started: time.Now(), stopping: make(chan struct{})}
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Dir(opts.Socket)
+	}
+	seqs, err := newSeqStore(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	numbering, err := seqs.load()
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, seqs: seqs, started: time.Now(), stopping: make(chan struct{})}
+	d.events = newEventLogFrom(opts.EventLog, numbering.Next, func(upTo uint64) error {
+		err := seqs.store(seqState{Next: upTo})
+		if err != nil {
+			opts.Logger.Error("goxl daemon: cannot persist the event numbering", "err", err)
+		}
+		return err
+	})
+	if !numbering.Clean {
+		opts.Logger.Warn("goxl daemon: the previous daemon did not stop cleanly; event numbers resume above every number it may have used", "next", numbering.Next)
+	}
 	d.opCtx, d.opCancel = context.WithCancel(context.Background())
 	d.keeper = NewKeeper(owners, opts.Logger)
 	ln, err := listen(opts.Socket)
@@ -115,7 +140,7 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d.doms, err = driver.NewDomains(d.drv, driver.DomainsOptions{
 		Logger: opts.Logger, PerOperationCtx: !opts.SharedCtx, ResyncInterval: opts.ResyncInterval,
-		EventBuffer: 256, OnRestart: d.keeper.OnRestart,
+		EventBuffer: 256, OnRestart: d.keeper.OnRestart, OnRestarting: d.keeper.OnRestarting,
 		Progress: func(msg string) { opts.Logger.Info("goxl daemon: " + msg) },
 	})
 	if err != nil {
@@ -123,9 +148,7 @@ func Open(opts Options) (*Daemon, error) {
 	}
 	d.keeper.SetDomains(d.doms, d.drv.Ctx())
 	sub := d.doms.Subscribe(1 << 16)
-	for _, r := range d.keeper.Recover(d.opCtx) {
-		d.events.append(driver.DomainEvent{Time: time.Now(), DomID: r.DomID, Name: r.Name, Kind: "recovered", State: driver.StateDestroyed})
-	}
+	d.recover()
 	for _, name := range d.keeper.TakeOver() {
 		d.events.append(driver.DomainEvent{Time: time.Now(), Name: name, Kind: "taken-over"})
 	}
@@ -191,7 +214,17 @@ func (d *Daemon) pump(sub *driver.EventStream) {
 	}
 }
 
-// takeOverLoop takes over domains whose goxl owner (a monitor) died.
+// recover destroys what builders that died left half-built (see
+// Keeper.Recover) and reports each.
+func (d *Daemon) recover() {
+	for _, r := range d.keeper.Recover(d.opCtx) {
+		d.events.append(driver.DomainEvent{Time: time.Now(), DomID: r.DomID, Name: r.Name, Kind: "recovered", State: driver.StateDestroyed})
+	}
+}
+
+// takeOverLoop destroys what a monitor killed mid-build (a create or an
+// on_* restart) left half-built, and takes over domains whose goxl owner
+// (a monitor) died.
 func (d *Daemon) takeOverLoop() {
 	defer d.bg.Done()
 	if d.opts.ResyncInterval < 0 {
@@ -203,6 +236,7 @@ func (d *Daemon) takeOverLoop() {
 	for {
 		select {
 		case <-t.C:
+			d.recover()
 			for _, name := range d.keeper.TakeOver() {
 				d.events.append(driver.DomainEvent{Time: time.Now(), Name: name, Kind: "taken-over"})
 			}
@@ -237,7 +271,10 @@ func (d *Daemon) Stop() error {
 	}
 	err := d.doms.Close()
 	d.bg.Wait()
-	return errors.Join(err, d.drv.Close())
+	// Nothing appends any more: the next daemon numbers on from here.
+	_, next := d.events.bounds()
+	serr := d.seqs.store(seqState{Next: next, Clean: true})
+	return errors.Join(err, d.drv.Close(), serr)
 }
 
 func (d *Daemon) accept() {

@@ -52,13 +52,26 @@ func goxlConfig(name string) *WireConfig {
 }
 
 func TestSocketIsRootOnly(t *testing.T) {
-	d, _ := openModelDaemon(t, nil)
+	// The daemon makes the socket's directory itself, as on a host
+	// without the systemd unit's RuntimeDirectory.
+	sock := filepath.Join(t.TempDir(), "run", "goxl.sock")
+	d, _ := openModelDaemon(t, func(o *Options) { o.Socket = sock })
 	st, err := os.Stat(d.Socket())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if perm := st.Mode().Perm(); perm != 0o600 {
 		t.Fatalf("socket mode %o, want 600", perm)
+	}
+	// Its directory is reachable by everyone: a non-root client must get
+	// to the socket to be refused plainly (exit 7), not find no daemon
+	// and run in-process.
+	dir, err := os.Stat(filepath.Dir(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := dir.Mode().Perm(); perm != 0o755 {
+		t.Fatalf("the socket's directory has mode %o, want 755", perm)
 	}
 }
 

@@ -55,6 +55,7 @@ static struct {
     int create_device_timeout_ms; /* > 0: the create's device never connects */
     int save_delay_ms; /* how long libxl_domain_suspend takes */
     bool save_fails;   /* libxl_domain_suspend fails like a full disk */
+    int shutdown_reason; /* what libxl_domain_shutdown makes the guest report */
     /* Write ends of every ctx's "@releaseDomain" watch pipe. */
     int watchers[MAX_WATCHERS];
     int nwatchers;
@@ -190,6 +191,14 @@ void libxlmodel_domains_reset(void)
     g_doms.create_device_timeout_ms = 0;
     g_doms.save_delay_ms = 0;
     g_doms.save_fails = false;
+    g_doms.shutdown_reason = LIBXL_SHUTDOWN_REASON_POWEROFF;
+    pthread_mutex_unlock(&g_doms.mu);
+}
+
+void libxlmodel_set_shutdown_reason(int reason)
+{
+    pthread_mutex_lock(&g_doms.mu);
+    g_doms.shutdown_reason = reason;
     pthread_mutex_unlock(&g_doms.mu);
 }
 
@@ -373,7 +382,7 @@ static void dom_finish(model_egc *egc, dom_op *op, int rc)
             int i = find_domain_locked(op->domid);
             if (i >= 0) {
                 g_doms.d[i].shutdown = true;
-                g_doms.d[i].reason = LIBXL_SHUTDOWN_REASON_POWEROFF;
+                g_doms.d[i].reason = g_doms.shutdown_reason;
             }
             notify_watchers_locked();
         }

@@ -36,6 +36,12 @@ func SetSaveBehaviour(delayMS int, fail bool) {
 	C.libxlmodel_set_save_behaviour(C.int(delayMS), C.int(f))
 }
 
+// SetShutdownReason makes the guests that libxl_domain_shutdown stops
+// from now on report reason (a libxl_shutdown_reason: 1 reboot, 3 crash,
+// 4 watchdog, 5 soft reset) instead of poweroff, as a guest that reboots,
+// crashes or trips its watchdog does. ResetDomains restores poweroff.
+func SetShutdownReason(reason int) { C.libxlmodel_set_shutdown_reason(C.int(reason)) }
+
 // Domains returns the domids of the fake host's domains (dom0 excluded),
 // whichever ctx built them: a domain that outlived its create's error is
 // an orphan.

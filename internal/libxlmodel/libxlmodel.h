@@ -184,6 +184,10 @@ void libxlmodel_set_create_device_timeout_ms(int ms);
 /* libxl_domain_suspend takes delay_ms; with fails it ends in ERROR_FAIL
  * (a full disk), leaving the domain suspended as libxl does. */
 void libxlmodel_set_save_behaviour(int delay_ms, int fails);
+/* The reason a guest asked to shut down reports (libxl_shutdown_reason;
+ * LIBXL_SHUTDOWN_REASON_POWEROFF after a reset): a test makes the guest
+ * "reboot", "crash" or trip its watchdog through libxl_domain_shutdown. */
+void libxlmodel_set_shutdown_reason(int reason);
 int libxlmodel_domains_copy(uint32_t *out, int max);
 
 /* ---- One-shot race timeouts (race.c) ----
