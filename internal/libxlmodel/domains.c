@@ -74,6 +74,20 @@ typedef struct {
 } dom_op;
 
 /* g_doms.mu held. */
+/* The wall-clock time ms milliseconds from now: the abs of a timeout. */
+static struct timeval wall_in_ms(int ms)
+{
+    struct timeval abs;
+    model_wall_now(&abs);
+    abs.tv_sec += ms / 1000;
+    abs.tv_usec += (ms % 1000) * 1000;
+    if (abs.tv_usec >= 1000000) {
+        abs.tv_sec++;
+        abs.tv_usec -= 1000000;
+    }
+    return abs;
+}
+
 static int find_domain_locked(uint32_t domid)
 {
     int i;
@@ -534,15 +548,7 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
          * timeout_ms): the wait's timeout fires and fails the create,
          * as libxl's LIBXL_INIT_TIMEOUT does for a vif whose backend
          * never answers. */
-        struct timeval abs;
-        model_wall_now(&abs);
-        abs.tv_sec += device_timeout_ms / 1000;
-        abs.tv_usec += (device_timeout_ms % 1000) * 1000;
-        if (abs.tv_usec >= 1000000) {
-            abs.tv_sec++;
-            abs.tv_usec -= 1000000;
-        }
-        rc = model_timeout_register(&egc, c, abs, &dom_ops, op, &op->tm);
+        rc = model_timeout_register(&egc, c, wall_in_ms(device_timeout_ms), &dom_ops, op, &op->tm);
         if (rc)
             goto fail;
         return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
@@ -556,15 +562,7 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
             goto fail;
     }
     if (delay_ms) {
-        struct timeval abs;
-        model_wall_now(&abs);
-        abs.tv_sec += delay_ms / 1000;
-        abs.tv_usec += (delay_ms % 1000) * 1000;
-        if (abs.tv_usec >= 1000000) {
-            abs.tv_sec++;
-            abs.tv_usec -= 1000000;
-        }
-        rc = model_timeout_register(&egc, c, abs, &dom_ready_ops, op, &op->ready);
+        rc = model_timeout_register(&egc, c, wall_in_ms(delay_ms), &dom_ready_ops, op, &op->ready);
         if (rc)
             goto fail;
         return dom_leave(c, &egc, model_ao_inprogress(&egc, op->ao));
