@@ -325,6 +325,25 @@ func (d *Domain) publishLocked(e DomainEvent) {
 	d.m.streams.publish(e)
 }
 
+// actionFailedLocked publishes an "action-failed" event: the on_*
+// action of incarnation domid could not be carried out, and err says why.
+func (d *Domain) actionFailedLocked(domid uint32, action libxl.ShutdownAction, err error) {
+	d.publishLocked(DomainEvent{DomID: domid, Name: d.name, Kind: "action-failed", State: d.state, Action: action, Err: err, Error: err.Error()})
+}
+
+// rollBackRestartLocked puts a domain whose restart could not begin (the
+// old incarnation could not be destroyed) back into the state it stopped
+// in. The state machine has no such transition on purpose: nothing but
+// this undo may take a domain from creating back to stopped.
+func (d *Domain) rollBackRestartLocked(stopped DomainState) {
+	if d.state != StateCreating {
+		return
+	}
+	d.state = stopped
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
 // endIncarnationLocked publishes the death of domid unless it was
 // published: the domain is known to be gone (destroyed by the driver,
 // or found missing) and its watch may be closed before libxl's event.
@@ -650,7 +669,7 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, acti
 		d.mu.Unlock()
 		return // someone else acted on it (destroy, save) meanwhile
 	}
-	name, cfg := d.name, d.cfg
+	name, cfg, stopped := d.name, d.cfg, d.state
 	d.mu.Unlock()
 
 	if CoreDumpFirst(action) {
@@ -677,6 +696,18 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, acti
 	if plan != PlanRenameRestart {
 		if err := m.ctx.DestroyDomain(ctx, domid); err != nil && !errors.Is(err, libxl.ErrDomainNotFound) {
 			m.log.Error("driver: on_* destroy failed", "domain", name, "domid", domid, "err", err)
+			// The stopped domain is still there, as it was: a restart
+			// that never began is no longer under way.
+			d.mu.Lock()
+			if plan == PlanRestart {
+				d.rollBackRestartLocked(stopped)
+			}
+			if ctx.Err() == nil {
+				// (When the manager stops, the action is not lost: the
+				// next owner finds the domain stopped and carries it out.)
+				d.actionFailedLocked(domid, action, fmt.Errorf("%s (domain %d): on_* %s: destroy: %w", name, domid, action, err))
+			}
+			d.mu.Unlock()
 			return
 		}
 	}
@@ -704,6 +735,7 @@ func (m *Domains) afterShutdown(d *Domain, domid uint32, plan ShutdownPlan, acti
 		m.log.Error("driver: restart failed", "domain", name, "err", err)
 		d.mu.Lock()
 		d.setStateLocked(TrCreateFailed)
+		d.actionFailedLocked(domid, action, fmt.Errorf("%s (domain %d): on_* %s: build of the new incarnation: %w", name, domid, action, err))
 		d.mu.Unlock()
 		m.forget(d)
 		return

@@ -317,3 +317,89 @@ func TestCoredumpRestartRestartsEvenIfTheDumpFails(t *testing.T) {
 		t.Fatalf("restarted with the old domid %d", re.DomID)
 	}
 }
+
+// An on_reboot=restart whose new incarnation cannot be built (here a
+// device that never connects) is reported: an "action-failed" event
+// names the action and carries the build's error, nothing of the domain
+// is left, and its name is free for a new create.
+func TestFailedRestartIsReported(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	_, c := openModelDaemon(t, nil)
+	ctx := context.Background()
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "rf", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnReboot: libxl.ActionRestart})
+	var snap driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	since := nextSeq(t, c)
+	libxlmodel.SetCreateDeviceTimeout(50)
+	libxlmodel.SetShutdownReason(reasonReboot)
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "rf"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitDaemonEvent(t, c, since, "rf", "action-failed", "restarted")
+	if ev.Kind != "action-failed" || ev.Action != libxl.ActionRestart || !strings.Contains(ev.Error, "new incarnation") {
+		t.Fatalf("a restart whose build failed was reported as %+v, want action-failed for restart with the build's error", ev)
+	}
+	if doms := libxlmodel.Domains(); len(doms) != 0 {
+		t.Fatalf("domains left after the failed restart: %v", doms)
+	}
+	libxlmodel.SetCreateDeviceTimeout(0)
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, nil); err != nil {
+		t.Fatalf("create of rf after its failed restart: %v (the name must be free)", err)
+	}
+}
+
+// An on_* action whose destroy fails is reported, and the stopped domain
+// stays as it was: after a failed on_poweroff=destroy it is shut off; after
+// a restart that could not destroy the old incarnation it is shut off too,
+// not left "creating" (where no verb reaches it), so that the admin can
+// destroy it once Xen lets go.
+func TestFailedDestroyActionIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reason int
+		cfg    libxl.DomainConfig
+		action libxl.ShutdownAction
+	}{
+		{"df", 0, libxl.DomainConfig{OnPoweroff: libxl.ActionDestroy}, libxl.ActionDestroy},
+		{"dr", reasonReboot, libxl.DomainConfig{OnReboot: libxl.ActionRestart}, libxl.ActionRestart},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			libxlmodel.ResetDomains()
+			t.Cleanup(libxlmodel.ResetDomains)
+			_, c := openModelDaemon(t, nil)
+			ctx := context.Background()
+			cfg := tc.cfg
+			cfg.Name, cfg.MemoryMB, cfg.VCPUs, cfg.Kernel = tc.name, 64, 1, "/k"
+			w, _ := EncodeConfig(&cfg)
+			var snap driver.DomainSnapshot
+			if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &snap); err != nil {
+				t.Fatal(err)
+			}
+			since := nextSeq(t, c)
+			libxlmodel.SetDestroyFails(true)
+			if tc.reason != 0 {
+				libxlmodel.SetShutdownReason(tc.reason)
+			}
+			if err := c.Do(ctx, Request{Op: OpShutdown, Dom: tc.name}, nil); err != nil {
+				t.Fatal(err)
+			}
+			ev := waitDaemonEvent(t, c, since, tc.name, "action-failed", "destroyed", "restarted")
+			if ev.Kind != "action-failed" || ev.Action != tc.action || !strings.Contains(ev.Error, "destroy") {
+				t.Fatalf("an on_* %s whose destroy failed was reported as %+v, want action-failed naming the destroy", tc.action, ev)
+			}
+			if ev.State != driver.StateShutoff {
+				t.Fatalf("after the failed action %s is %s, want shutoff (as it stopped)", tc.name, ev.State)
+			}
+			libxlmodel.SetDestroyFails(false)
+			if err := c.Do(ctx, Request{Op: OpDestroy, Dom: tc.name}, nil); err != nil {
+				t.Fatalf("destroy of %s after its failed action: %v", tc.name, err)
+			}
+			if doms := libxlmodel.Domains(); len(doms) != 0 {
+				t.Fatalf("domains left: %v", doms)
+			}
+		})
+	}
+}

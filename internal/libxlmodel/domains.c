@@ -55,6 +55,7 @@ static struct {
     int create_device_timeout_ms; /* > 0: the create's device never connects */
     int save_delay_ms; /* how long libxl_domain_suspend takes */
     bool save_fails;   /* libxl_domain_suspend fails like a full disk */
+    bool destroy_fails; /* libxl_domain_destroy refuses with ERROR_FAIL */
     int shutdown_reason; /* what libxl_domain_shutdown makes the guest report */
     /* Write ends of every ctx's "@releaseDomain" watch pipe. */
     int watchers[MAX_WATCHERS];
@@ -205,6 +206,7 @@ void libxlmodel_domains_reset(void)
     g_doms.create_device_timeout_ms = 0;
     g_doms.save_delay_ms = 0;
     g_doms.save_fails = false;
+    g_doms.destroy_fails = false;
     g_doms.shutdown_reason = LIBXL_SHUTDOWN_REASON_POWEROFF;
     pthread_mutex_unlock(&g_doms.mu);
 }
@@ -213,6 +215,13 @@ void libxlmodel_set_shutdown_reason(int reason)
 {
     pthread_mutex_lock(&g_doms.mu);
     g_doms.shutdown_reason = reason;
+    pthread_mutex_unlock(&g_doms.mu);
+}
+
+void libxlmodel_set_destroy_fails(int fails)
+{
+    pthread_mutex_lock(&g_doms.mu);
+    g_doms.destroy_fails = fails != 0;
     pthread_mutex_unlock(&g_doms.mu);
 }
 
@@ -480,6 +489,14 @@ static int dom_async(libxl_ctx *p, const char *api, int kind, uint32_t domid, ui
         return ERROR_FAIL;
     if (kind != DOM_CREATE && (domid == 0 || !domain_exists(domid)))
         return dom_leave(c, &egc, domid == 0 ? ERROR_INVAL : ERROR_DOMAIN_NOTFOUND);
+    if (kind == DOM_DESTROY) {
+        bool refuse;
+        pthread_mutex_lock(&g_doms.mu);
+        refuse = g_doms.destroy_fails;
+        pthread_mutex_unlock(&g_doms.mu);
+        if (refuse)
+            return dom_leave(c, &egc, ERROR_FAIL);
+    }
     op = calloc(1, sizeof *op);
     if (!op)
         return dom_leave(c, &egc, ERROR_NOMEM);

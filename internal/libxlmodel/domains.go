@@ -42,6 +42,17 @@ func SetSaveBehaviour(delayMS int, fail bool) {
 // crashes or trips its watchdog does. ResetDomains restores poweroff.
 func SetShutdownReason(reason int) { C.libxlmodel_set_shutdown_reason(C.int(reason)) }
 
+// SetDestroyFails makes libxl_domain_destroy of an existing domain fail
+// with ERROR_FAIL from now on (false restores it; ResetDomains too), so
+// that a test can see what the driver does when an on_* destroy fails.
+func SetDestroyFails(fail bool) {
+	f := 0
+	if fail {
+		f = 1
+	}
+	C.libxlmodel_set_destroy_fails(C.int(f))
+}
+
 // Domains returns the domids of the fake host's domains (dom0 excluded),
 // whichever ctx built them: a domain that outlived its create's error is
 // an orphan.

@@ -188,6 +188,9 @@ void libxlmodel_set_save_behaviour(int delay_ms, int fails);
  * LIBXL_SHUTDOWN_REASON_POWEROFF after a reset): a test makes the guest
  * "reboot", "crash" or trip its watchdog through libxl_domain_shutdown. */
 void libxlmodel_set_shutdown_reason(int reason);
+/* With fails, libxl_domain_destroy of an existing domain fails at once
+ * with ERROR_FAIL (as when Xen refuses to kill it); reset clears it. */
+void libxlmodel_set_destroy_fails(int fails);
 int libxlmodel_domains_copy(uint32_t *out, int max);
 
 /* ---- One-shot race timeouts (race.c) ----
