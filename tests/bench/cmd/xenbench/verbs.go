@@ -113,7 +113,12 @@ func verbCycle(tool string) (map[string]float64, error) {
 			return out, err
 		}
 	}
-	guestReady()
+	// After a restore, Linux does not write feature-suspend again (it
+	// writes it once, at boot), so guestReady would wait its full 3 min:
+	// the resumed kernel already handles shutdown requests (its xenstore
+	// watches are re-registered on resume and fire once on registration).
+	// Give its devices a moment to reconnect.
+	time.Sleep(2 * time.Second)
 	if err := run("shutdown -w"); err != nil {
 		return out, err
 	}
