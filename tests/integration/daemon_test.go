@@ -183,7 +183,12 @@ func writeGuestConfig(t *testing.T, name string, actions map[string]string, extr
 	}
 	text := regexp.MustCompile(`(?m)^name = .*$`).ReplaceAllString(string(raw), fmt.Sprintf("name = %q", name))
 	for k, v := range actions {
-		text = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(text, fmt.Sprintf("%s = %q", k, v))
+		line := regexp.MustCompile(`(?m)^` + k + ` = .*$`)
+		if line.MatchString(text) {
+			text = line.ReplaceAllString(text, fmt.Sprintf("%s = %q", k, v))
+		} else {
+			text += fmt.Sprintf("%s = %q\n", k, v)
+		}
 	}
 	if extra != "" {
 		text = regexp.MustCompile(`(?m)^extra = "(.*)"$`).ReplaceAllString(text, `extra = "$1 `+extra+`"`)
@@ -479,10 +484,13 @@ var coredumpFlag = flag.Bool("goxl.coredump", false, "through the daemon, the cr
 // a dump of a 128 MB guest costs 40-100 s under emulation, so
 // coredump-restart (the same
 // dump, then a restart) runs against the model only
-// (internal/daemon TestCoredumpRestartRestartsEvenIfTheDumpFails); so
-// does on_watchdog, which the test guest cannot trigger (no xen_wdt in
-// its initramfs): TestWatchdogActionThroughTheDaemon.
+// (internal/daemon TestCoredumpRestartRestartsEvenIfTheDumpFails).
+// on_watchdog: the guest starts Xen's watchdog and never feeds it; its
+// on_watchdog is destroy and its on_crash restart, so a daemon that took
+// the watchdog for a crash would restart it (and its watchdog would fire
+// again in every incarnation).
 var daemonOnlyCases = []actionCase{
+	{name: "watchdog", actions: map[string]string{"on_watchdog": "destroy", "on_crash": "restart"}, extra: "guest_watchdog=4"},
 	{name: "preserve", actions: map[string]string{"on_poweroff": "preserve"}, trigger: []string{"shutdown"}},
 	{name: "rename", actions: map[string]string{"on_reboot": "rename-restart"}, trigger: []string{"reboot"}},
 	{name: "softreset", actions: map[string]string{"on_reboot": "soft-reset"}, trigger: []string{"reboot"}},
@@ -522,6 +530,18 @@ func TestDaemonCarriesOutActions(t *testing.T) {
 	}
 	if !failed || hasEvent(evs, "dm-softreset", "restarted") {
 		t.Errorf("dm-softreset: want an action-failed event and no restart")
+	}
+	watchdog := false
+	for _, ev := range evs {
+		if ev.Name == "dm-watchdog" && ev.Kind == "crashed" {
+			watchdog = true
+			if ev.ReasonName != libxl.ShutdownWatchdog.String() || ev.Action != libxl.ActionDestroy {
+				t.Errorf("dm-watchdog stopped with %+v, want reason %s and action destroy (its on_watchdog)", ev, libxl.ShutdownWatchdog)
+			}
+		}
+	}
+	if !watchdog || hasEvent(evs, "dm-watchdog", "restarted") {
+		t.Errorf("dm-watchdog: want a crashed event (reason watchdog) and no restart (on_crash is restart, on_watchdog destroy)")
 	}
 	// A domain's end is its one "death" event; the driver's own
 	// "destroyed" precedes it only when the on_* destroy completes before

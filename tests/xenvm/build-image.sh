@@ -320,13 +320,20 @@ fi
 G=$WORK/guest
 mkdir -p "$G"/{bin,sbin,proc,sys,dev,tmp,etc}
 cp "$ROOT/bin/busybox" "$G/bin/busybox"
-for app in sh mount umount poweroff reboot halt sleep cat echo grep sed ls ps kill uname dmesg; do
+for app in sh mount umount poweroff reboot halt sleep cat echo grep sed ls ps kill uname dmesg insmod; do
 	ln -sf busybox "$G/bin/$app"
 done
 ln -sf ../bin/busybox "$G/sbin/poweroff"
 ln -sf ../bin/busybox "$G/sbin/reboot"
 ln -sf ../bin/busybox "$G/sbin/halt"
 install -m 0755 "$HERE/guest-init.sh" "$G/init"
+# Xen's watchdog driver and the watchdog core it needs (guest_watchdog=N).
+mkdir -p "$G/lib/modules"
+for m in watchdog xen_wdt; do
+	rel=$(modpath "$m")
+	[[ -n $rel ]] || die "module $m not found in $KPKG"
+	cp "$WORK/kpkg/$MODDIR/$rel" "$G/lib/modules/$m.ko"
+done
 if [[ $(id -u) == 0 ]]; then mknod -m 600 "$G/dev/console" c 5 1; fi
 mkdir -p "$ROOT/guest"
 (cd "$G" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -9 >"$ROOT/guest/initrd.gz"

@@ -12,6 +12,9 @@
 # It crashes itself (a kernel panic through /proc/sysrq-trigger, which a PV
 # kernel reports to Xen as SHUTDOWN reason crash) N seconds after boot when
 # the command line has guest_crash=N: the on_crash tests use it.
+# With guest_watchdog=N it starts Xen's watchdog (xen_wdt, timeout N s) and
+# never feeds it: N s later Xen stops the domain with SHUTDOWN reason
+# watchdog, which libxl reports apart from a crash (the on_watchdog test).
 PATH=/sbin:/bin
 export PATH
 
@@ -33,6 +36,7 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	guest_sleep=*) SLEEP=${arg#guest_sleep=} ;;
 	guest_crash=*) CRASH=${arg#guest_crash=} ;;
+	guest_watchdog=*) WATCHDOG=${arg#guest_watchdog=} ;;
 	esac
 done
 
@@ -41,6 +45,19 @@ echo "XENVM-GUEST up uptime=$(cut -d' ' -f1 /proc/uptime) sleep=$SLEEP"
 case "${CRASH:-}" in
 '' | *[!0-9]*) ;;
 *) (sleep "$CRASH"; echo "XENVM-GUEST crash"; echo c >/proc/sysrq-trigger) & ;;
+esac
+
+case "${WATCHDOG:-}" in
+'' | *[!0-9]*) ;;
+*)
+	# Opening /dev/watchdog starts Xen's timer; the descriptor stays open
+	# in a subshell that never writes to it.
+	if insmod /lib/modules/watchdog.ko && insmod /lib/modules/xen_wdt.ko timeout="$WATCHDOG"; then
+		(exec 3>/dev/watchdog && echo "XENVM-GUEST watchdog armed timeout=$WATCHDOG" && while :; do sleep 3600; done) &
+	else
+		echo "XENVM-GUEST watchdog: xen_wdt did not load"
+	fi
+	;;
 esac
 
 # Sleep in the background and `wait` for it: the shell runs traps while in the
