@@ -72,6 +72,26 @@ const model_mode_rules model_modes[LIBXLMODEL_MODE_COUNT] = {
         .fired_self_cancel_calls_hook = true,
         .watch_fd_until_ctx_free = true,
     },
+    /* xen-patches/README, "4.2.2 - 4.3.x": upstream's stale-event fixes
+     * (pooled nexus records, late calls checked, re-poll, cancel by
+     * fire-now), and one bug left: a timeout callback that cancels its
+     * own delivered timeout makes libxl call timeout_modify({0,0}) with
+     * the token just delivered. A second delivery of it would reach a
+     * nexus back on the idle list, or handed to the next timeout: not
+     * tolerated. */
+    [LIBXLMODEL_MODE_4_2_2] = {
+        .name = "4.2.2",
+        .version_major = 4, .version_minor = 2, .version_extra = ".2",
+        .records_pooled = true,
+        .stale_fd_tolerated = true,
+        .stale_timeout_tolerated = false,
+        .cancel = CANCEL_BY_FIRE_NOW,
+        .repoll_before_callback = true,
+        .cross_thread_deregistration = true,
+        .fired_self_cancel_calls_hook = true,
+        .fired_self_cancel_modifies = true,
+        .watch_fd_until_ctx_free = true,
+    },
 };
 
 const char *libxlmodel_mode_name(int mode)

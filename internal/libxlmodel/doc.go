@@ -107,6 +107,15 @@
 //     delivery, timeout_deregister never called; a second occurred_timeout
 //     is still a violation (libxl ignores it only until the slot is reused);
 //     version 4.2.1.
+//   - Mode422: upstream 4.2.2 (to 4.3.x; xen-patches/README): as
+//     Mode42Patched (pooled records, late occurred_fd checked and
+//     ignored, cancellation by timeout_modify({0,0}), a second
+//     occurred_timeout a violation), version 4.2.2, and one bug kept: an
+//     operation that cancels its own fired timeout from its callback makes
+//     the model call timeout_modify({0,0}) with the registration just
+//     delivered, inside its occurred_timeout, as real 4.2.2 does (fixed in
+//     4.4.0). An application that delivers it again reaches a record that
+//     is back in the pool.
 //
 // SetDefaultMode applies to later libxl_ctx_alloc calls; SetCtxMode
 // overrides one ctx until it registers its hooks.

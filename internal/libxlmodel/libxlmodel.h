@@ -22,6 +22,9 @@ typedef enum {
     /* 4.2-unpatched as 4.2.0: timeout_deregister gets &for_app, a void **
      * pointing at libxl's copy of the token (fixed in 4.2.1). */
     LIBXLMODEL_MODE_4_2_0_UNPATCHED = 3,
+    /* Upstream 4.2.2 (to 4.3.x): the stale-event fixes, and a timeout_modify
+     * for a delivered timeout whose callback cancels it (fixed in 4.4.0). */
+    LIBXLMODEL_MODE_4_2_2 = 4,
     LIBXLMODEL_MODE_COUNT
 } libxlmodel_mode;
 

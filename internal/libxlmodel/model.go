@@ -33,10 +33,16 @@ const (
 	// and timeout_deregister gets a void ** pointing at libxl's copy of
 	// the application's token instead of the token (fixed in 4.2.1).
 	Mode420Unpatched Mode = C.LIBXLMODEL_MODE_4_2_0_UNPATCHED
+	// Mode422 is upstream 4.2.2 (to 4.3.x): fixed as the series is, but a
+	// timeout callback that cancels its own delivered timeout makes libxl
+	// call timeout_modify({0,0}) with it (real 4.2.2 does: tests/xen42).
+	Mode422 Mode = C.LIBXLMODEL_MODE_4_2_2
 )
 
 // Modes lists every mode.
-func Modes() []Mode { return []Mode{Mode417, Mode42Unpatched, Mode42Patched, Mode420Unpatched} }
+func Modes() []Mode {
+	return []Mode{Mode417, Mode42Unpatched, Mode42Patched, Mode420Unpatched, Mode422}
+}
 
 func (m Mode) String() string { return C.GoString(C.libxlmodel_mode_name(C.int(m))) }
 

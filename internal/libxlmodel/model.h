@@ -74,6 +74,10 @@ typedef struct {
      * Seen on real 4.2.1, a device timeout during a create
      * (tests/xen42/traces). */
     bool fired_self_cancel_calls_hook;
+    /* That cancel hook is timeout_modify({0,0}) (4.2.2-4.3: the cancel
+     * of a timeout is a fire-now there), not timeout_deregister. Seen on
+     * real 4.2.2 (tests/xen42/traces/4.2.2.txt). */
+    bool fired_self_cancel_modifies;
     /* The xenstore watch fd, registered with the first watch, stays
      * registered until libxl_ctx_free, which deregisters it itself
      * (4.2.x: ctx->watch_efd; real 4.2.1 does so after the application

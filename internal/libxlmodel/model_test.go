@@ -284,7 +284,7 @@ func TestManyCtxsAtOnce(t *testing.T) {
 
 func TestVersionPerMode(t *testing.T) {
 	want := map[Mode][3]any{Mode417: {4, 17, ".0"}, Mode42Unpatched: {4, 2, ".1"}, Mode42Patched: {4, 2, ".1"},
-		Mode420Unpatched: {4, 2, ".0"}}
+		Mode420Unpatched: {4, 2, ".0"}, Mode422: {4, 2, ".2"}}
 	loop, err := NewRefLoop(Faults{})
 	if err != nil {
 		t.Fatal(err)

@@ -358,6 +358,19 @@ void model_timeout_fired_self_cancel(model_egc *egc, model_reg *r)
     hook_check_locked(ctx);
     if (!rules->fired_self_cancel_calls_hook || !ctx->hooks || r->state != REG_DELIVERED)
         return;
+    if (rules->fired_self_cancel_modifies) {
+        /* 4.2.2-4.3: the same cancel, as the fire-now these versions
+         * cancel with. libxl ignores the result. */
+        struct timeval asap = {0, 0};
+        int rc;
+        model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_MODIFY);
+        rc = ctx->hooks->timeout_modify(ctx->hooks_user, &r->for_app, asap);
+        model_hook_leave(&f);
+        if (rc)
+            MODEL_COUNT(hook_failures);
+        model_hist(r, H_TIMEOUT_MODIFY, -1, 0, 0, rc);
+        return;
+    }
     /* libxl__ev_time_deregister on the libxl__ev_time whose
      * occurred_timeout is running: its func is still set, so 4.2.0/4.2.1
      * call timeout_deregister with the registration the application
