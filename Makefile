@@ -105,14 +105,24 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./libxl/; \
 	done
 
+# The goxl CLI as installed: goxl is the daemon's client, built without cgo
+# (it starts in a third of the time of a goxl that links libxl); the cgo
+# goxl beside it, goxl-libxl, gets by exec whatever needs libxl in the
+# process: no daemon, an xl config, the daemon itself (cmd/goxl/handoff.go).
+define build_goxl
+	CGO_ENABLED=0 $(GO) build -o $(1)/goxl ./cmd/goxl/
+	$(GO) build -o $(1)/goxl-libxl ./cmd/goxl/
+endef
+GOXL_FILES = --file $(1)/goxl:/usr/local/bin/goxl --file $(1)/goxl-libxl:/usr/local/bin/goxl-libxl
+
 # Real Xen 4.17 under QEMU: the integration suite runs inside dom0.
 xen: deps xenvm-image
 	@mkdir -p $(BUILD)/xen
 	$(GO) test -c -tags xenintegration -o $(BUILD)/xen/integration.test ./tests/integration/
-	$(GO) build -o $(BUILD)/xen/goxl ./cmd/goxl/
+	$(call build_goxl,$(BUILD)/xen)
 	tests/xenvm/xenvm run --timeout $(XEN_TIMEOUT) \
 	  --file $(BUILD)/xen/integration.test:/payload/integration.test \
-	  --file $(BUILD)/xen/goxl:/usr/local/bin/goxl \
+	  $(call GOXL_FILES,$(BUILD)/xen) \
 	  -- /payload/integration.test -test.v -test.count=1 -test.timeout=$(XEN_TIMEOUT) $(XEN_TEST_FLAGS)
 	@echo "==> xen: HVM tests, second boot with an SVM CPU (--cpu $(XEN_HVM_CPU))"
 	tests/xenvm/xenvm run --timeout $(XEN_TIMEOUT) --cpu $(XEN_HVM_CPU) \
@@ -140,10 +150,10 @@ demo: deps
 	@mkdir -p $(BUILD)/demo
 	@echo "==> preparing: the dom0 image (cached) and the goxl CLI"
 	@$(MAKE) -s --no-print-directory xenvm-image >$(BUILD)/demo/prepare.log 2>&1 || { cat $(BUILD)/demo/prepare.log; exit 1; }
-	@$(GO) build -o $(BUILD)/demo/goxl ./cmd/goxl/
+	@$(call build_goxl,$(BUILD)/demo)
 	@echo "==> booting Xen 4.17 under QEMU (software emulation: about 10-20 s)"
 	@tests/xenvm/xenvm run --quiet --timeout 600s \
-	  --file $(BUILD)/demo/goxl:/usr/local/bin/goxl \
+	  $(call GOXL_FILES,$(BUILD)/demo) \
 	  --file tests/demo.sh:/payload/demo.sh \
 	  -- /bin/sh /payload/demo.sh
 
@@ -165,7 +175,7 @@ BENCH_XEN_BOOT_TIMEOUT ?= 900s
 bench: bench-deps
 	@mkdir -p $(BUILD)/bench
 	$(GO) build -tags 'libxlmodel libvirtbench' -o $(BUILD)/bench/benchtable ./tests/bench/cmd/benchtable/
-	$(GO) build -o $(BUILD)/bench/goxl ./cmd/goxl/
+	$(call build_goxl,$(BUILD)/bench)
 	@if [ "$(BENCH_XEN)" = 1 ]; then $(MAKE) --no-print-directory bench-xen; fi
 	@echo "==> bench: micro-benchmarks (interleaved, medians)"
 	@xen=""; if [ "$(BENCH_XEN)" != 0 ]; then \
@@ -182,10 +192,10 @@ bench-xen: deps xenvm-image
 	@mkdir -p $(BUILD)/bench
 	@rm -f $(BUILD)/bench/xen.json $(BUILD)/bench/verbs.json
 	@echo "==> bench: Xen under QEMU (goxl vs xl: create/destroy, then every verb via daemon, direct, xl)"
-	$(GO) build -o $(BUILD)/bench/goxl ./cmd/goxl/
+	$(call build_goxl,$(BUILD)/bench)
 	$(GO) build -o $(BUILD)/bench/xenbench ./tests/bench/cmd/xenbench/
 	@tests/xenvm/xenvm run --timeout $(BENCH_XEN_TIMEOUT) --boot-timeout $(BENCH_XEN_BOOT_TIMEOUT) \
-	  --file $(BUILD)/bench/goxl:/usr/local/bin/goxl \
+	  $(call GOXL_FILES,$(BUILD)/bench) \
 	  --file $(BUILD)/bench/xenbench:/payload/xenbench \
 	  -- /payload/xenbench -n $(BENCH_XEN_REPS) -verbs $(BENCH_VERBS) >$(BUILD)/bench/xen.log 2>&1 || true
 	@grep -a 'xenbench: rep\|xenbench: verbs rep\|xenbench verbs:\|XENBENCH-VERBS |' $(BUILD)/bench/xen.log | tr -d '\r' || true

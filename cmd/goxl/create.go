@@ -21,6 +21,11 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 	opts := libxl.LoadOptions{Overrides: overrides}
 	if path == "" {
 		cfg, err := libxl.LoadConfig("<command line>", nil, opts)
+		if errors.Is(err, libxl.ErrNotSupported) {
+			if herr := handOff("an xl config"); herr != nil {
+				return nil, herr
+			}
+		}
 		return checkedConfig("<command line>", cfg, err)
 	}
 	data, err := os.ReadFile(path)
@@ -31,6 +36,12 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 		return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
 	}
 	cfg, err := libxl.LoadConfigFile(path, opts)
+	if errors.Is(err, libxl.ErrNotSupported) {
+		// An xl config in a goxl without cgo: libxlutil parses it.
+		if herr := handOff("an xl config"); herr != nil {
+			return nil, herr
+		}
+	}
 	return checkedConfig(path, cfg, err)
 }
 

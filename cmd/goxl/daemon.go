@@ -72,6 +72,9 @@ func openBackend(e *env, o openOptions) (Backend, error) {
 			}
 		}
 	}
+	if err := handOff("in-process mode (no goxl daemon answers on " + sock + ")"); err != nil {
+		return nil, err
+	}
 	b, err := openXen(e, o)
 	if err != nil {
 		return nil, err
@@ -195,6 +198,9 @@ func startMonitor(ctx context.Context, e *env, req daemon.Request) (driver.Domai
 }
 
 func cmdDaemon(e *env, p *parsed) error {
+	if err := handOff("goxl daemon"); err != nil {
+		return err
+	}
 	sock := socketPath()
 	if p.flag("socket") {
 		sock = p.value("socket")
