@@ -340,6 +340,10 @@ func TestFailedSaveResumesGuest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, m.Shutdown(ctx, "saver1", true), "the shutdown after the failed save went unseen")
+	// Shutdown's wait ends when the guest is down; its on_poweroff
+	// (destroy) follows.
+	_, err = dom.WaitState(ctx, StateDestroyed)
+	require.NoError(t, err, "on_poweroff=destroy after the shutdown")
 	requireNoFakeDomains(t, "after the shutdown")
 	requireNoViolations(t)
 }

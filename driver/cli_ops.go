@@ -19,8 +19,9 @@ import (
 
 // ShutdownOptions tune ShutdownWith and RebootWith.
 type ShutdownOptions struct {
-	// Wait: Shutdown returns once the guest is down (and its on_poweroff
-	// action ran); Reboot once the incarnation that was asked is gone.
+	// Wait: Shutdown returns once the guest is down (xl shutdown -w: its
+	// on_poweroff action follows); Reboot once the incarnation that was
+	// asked is gone.
 	Wait bool
 	// Force sends an ACPI power (shutdown) or reset (reboot) trigger when
 	// the guest has no PV drivers (libxl's ERROR_NOPARAVIRT), as xl -F.

@@ -257,8 +257,10 @@ func (m *Domains) Destroy(ctx context.Context, ref string) error {
 }
 
 // Shutdown asks a guest to power off. With wait, it returns once the
-// guest stopped and the on_poweroff action ran (shut off, destroyed) or
-// ctx ends.
+// guest is down (shut off, crashed, destroyed or saved) or ctx ends, as
+// xl shutdown -w returns at the shutdown or the death, whichever it sees
+// first: the on_poweroff action follows, and a domain the manager does
+// not own (a monitor's, xl's) ends the wait just the same.
 func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 	var d *Domain
 	err := m.op(ctx, ref, func(ctx context.Context, dom *Domain, domid uint32) error {
@@ -278,16 +280,6 @@ func (m *Domains) Shutdown(ctx context.Context, ref string, wait bool) error {
 	}
 	defer end()
 	m.progress("waiting for %s to shut down", d.Snapshot().Name)
-	// The job is released: the on_poweroff follow-up needs it. When the
-	// driver destroys the domain after a poweroff, wait for that too.
-	d.mu.Lock()
-	plan, _ := PlanFor(d.summary, libxl.ShutdownPoweroff)
-	owned := d.owned
-	d.mu.Unlock()
-	if owned && plan == PlanDestroy {
-		_, err = d.WaitState(ctx, StateDestroyed, StateSaved)
-		return closedErr(ctx, err)
-	}
 	_, err = d.WaitState(ctx, StateShutoff, StateCrashed, StateDestroyed, StateSaved)
 	return closedErr(ctx, err)
 }

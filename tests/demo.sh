@@ -53,8 +53,10 @@ echo "    demo was domain $OLD, now domain $(goxl domid demo)"
 goxl list
 sleep 4
 
-say "goxl shutdown -w demo   (the guest powers off; on_poweroff=destroy: the daemon destroys it)"
+say "goxl shutdown -w demo   (returns once the guest is down, as xl -w; on_poweroff=destroy: the daemon then destroys it)"
 goxl shutdown -w demo
+i=0
+while goxl domid demo >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 600 ] || break; sleep 0.2; done
 goxl list
 
 sleep 1

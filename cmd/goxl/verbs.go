@@ -51,7 +51,7 @@ need an xl config. Every config error exits 5.`,
 		{name: "shutdown", args: "<dom> | -a", summary: "ask a guest (or all) to power off", max: 1, run: cmdShutdown("shutdown"),
 			opts: []option{
 				{short: 'a', long: "all", help: "every domain but dom0"},
-				{short: 'w', long: "wait", help: "wait until the guest is down (and its on_poweroff action ran)"},
+				{short: 'w', long: "wait", help: "wait until the guest is down, as xl -w (its on_poweroff action follows)"},
 				{short: 'F', help: "fall back to an ACPI power event for an HVM guest without PV drivers"},
 			},
 			result: `{"op": "shutdown", "domains": [dom...], "waited": bool}`},
