@@ -403,3 +403,26 @@ func TestFailedDestroyActionIsReported(t *testing.T) {
 		})
 	}
 }
+
+// shutdown -w through the daemon returns once the guest is down, as xl -w
+// and goxl in-process do; the on_poweroff action follows on its own.
+// Here that destroy fails, and the wait ends all the same.
+func TestShutdownWaitEndsWhenTheGuestIsDown(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	_, c := openModelDaemon(t, nil)
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "sw", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnPoweroff: libxl.ActionDestroy})
+	if err := c.Do(context.Background(), Request{Op: OpCreate, Config: w}, nil); err != nil {
+		t.Fatal(err)
+	}
+	libxlmodel.SetDestroyFails(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, Request{Op: OpShutdown, Dom: "sw", Wait: true}, nil); err != nil {
+		t.Fatalf("shutdown -w of a guest that powered off: %v (the wait must end when it is down)", err)
+	}
+	libxlmodel.SetDestroyFails(false)
+	if err := c.Do(context.Background(), Request{Op: OpDestroy, Dom: "sw"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
