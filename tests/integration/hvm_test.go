@@ -295,5 +295,6 @@ func TestPygrubBoot(t *testing.T) {
 	if err := timed(t, "shutdown -w", func() error { return e.doms.Shutdown(ctx, "pygrub1", true) }); err != nil {
 		t.Fatal(err)
 	}
+	e.waitDestroyed(ctx, "pygrub1")
 	e.noGuests()
 }

@@ -257,6 +257,22 @@ func (e *env) noGuests() {
 	}
 }
 
+// waitDestroyed waits for the on_poweroff destroy that follows a
+// shutdown -w (whose wait ends when the guest is down, as xl -w's).
+func (e *env) waitDestroyed(ctx context.Context, name string) {
+	e.t.Helper()
+	d, err := e.doms.Lookup(name)
+	if errors.Is(err, driver.ErrDomainNotFound) {
+		return // already destroyed and forgotten
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := d.WaitState(ctx, driver.StateDestroyed); err != nil {
+		e.t.Fatalf("%s after its shutdown: %s, %v; want destroyed by its on_poweroff", name, d.Snapshot().State, err)
+	}
+}
+
 func timed(t *testing.T, what string, f func() error) error {
 	start := time.Now()
 	err := f()
@@ -566,6 +582,7 @@ func TestSaveRestore(t *testing.T) {
 	if err := e.doms.Shutdown(ctx, "sr1", true); err != nil {
 		t.Fatal(err)
 	}
+	e.waitDestroyed(ctx, "sr1")
 	e.noGuests()
 }
 
