@@ -63,10 +63,10 @@ func openBackend(e *env, o openOptions) (Backend, error) {
 	sock := socketPath()
 	if os.Getenv("GOXL_NO_DAEMON") == "" {
 		if _, err := os.Stat(sock); err == nil {
-			_, err := daemon.Dial(sock)
+			c, err := daemon.Dial(sock)
 			switch {
 			case err == nil:
-				return newRemoteBackend(e, sock), nil
+				return newRemoteBackend(e, c), nil
 			case errors.Is(err, daemon.ErrNotRoot):
 				return nil, errNotRootRemote(sock, err)
 			}

@@ -22,8 +22,10 @@ type remoteBackend struct {
 
 var _ Backend = (*remoteBackend)(nil)
 
-func newRemoteBackend(e *env, socket string) *remoteBackend {
-	c := &daemon.Client{Socket: socket, Progress: func(msg string) { e.progress("%s", msg) }}
+// newRemoteBackend sends the verb's requests through c (from daemon.Dial:
+// its connection serves the first one).
+func newRemoteBackend(e *env, c *daemon.Client) *remoteBackend {
+	c.Progress = func(msg string) { e.progress("%s", msg) }
 	return &remoteBackend{c: c}
 }
 
@@ -186,7 +188,7 @@ func (b *remoteBackend) XenVersion(ctx context.Context) (libxl.VersionInfo, erro
 	return out, b.do(ctx, daemon.Request{Op: daemon.OpXenVersion}, &out)
 }
 
-func (b *remoteBackend) Close() error { return nil }
+func (b *remoteBackend) Close() error { return b.c.Close() }
 
 // Events subscribes from now on. If the connection drops (daemon
 // restart), the stream ends with ErrDaemonLost; a caller that wants to

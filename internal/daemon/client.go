@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,7 +19,18 @@ type Client struct {
 	Socket string
 	// Progress, if set, receives the daemon's progress lines.
 	Progress func(msg string)
+
+	mu sync.Mutex
+	// spare is Dial's connection, kept for the first request: a CLI verb
+	// connects once (a connect and an accept cost milliseconds in dom0
+	// under emulation, where goxl list takes about 200 ms in all).
+	spare   net.Conn
+	spareAt time.Time
 }
+
+// spareFor is how long the spare connection is used: the daemon drops a
+// connection that sends no request within 30 s.
+const spareFor = 10 * time.Second
 
 // Dial checks that a daemon answers on socket (DefaultSocket if empty).
 // It fails with ErrNoDaemon when nothing listens there, and with
@@ -32,11 +44,33 @@ func Dial(socket string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn.Close()
+	c.spare, c.spareAt = conn, time.Now()
 	return c, nil
 }
 
+// Close closes the connection Dial kept, if no request used it.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.spare
+	c.spare = nil
+	c.mu.Unlock()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
+
 func (c *Client) connect() (net.Conn, error) {
+	c.mu.Lock()
+	conn, at := c.spare, c.spareAt
+	c.spare = nil
+	c.mu.Unlock()
+	if conn != nil {
+		if time.Since(at) < spareFor {
+			return conn, nil
+		}
+		conn.Close()
+	}
 	conn, err := net.DialTimeout("unix", c.Socket, 5*time.Second)
 	if err == nil {
 		return conn, nil

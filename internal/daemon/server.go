@@ -67,6 +67,12 @@ type Daemon struct {
 	stopping chan struct{}
 	handlers sync.WaitGroup
 	bg       sync.WaitGroup
+
+	// idleMu guards idle: the connections that have not sent their
+	// request yet (a client's kept connection, see Client.spare). Stop
+	// closes them: nothing is in flight on them. A leaf lock.
+	idleMu sync.Mutex
+	idle   map[*net.UnixConn]struct{}
 }
 
 // Open starts the driver, recovers what a previous owner left (half-built
@@ -260,6 +266,11 @@ func (d *Daemon) Stop() error {
 	}
 	close(d.stopping)
 	d.ln.Close()
+	d.idleMu.Lock()
+	for c := range d.idle {
+		c.Close()
+	}
+	d.idleMu.Unlock()
 	d.opCancel()
 	d.events.close()
 	done := make(chan struct{})
@@ -275,6 +286,28 @@ func (d *Daemon) Stop() error {
 	_, next := d.events.bounds()
 	serr := d.seqs.store(seqState{Next: next, Clean: true})
 	return errors.Join(err, d.drv.Close(), serr)
+}
+
+// waitingForRequest adds c to (or removes it from) the idle set. It
+// refuses to add once the daemon is stopping, so that Stop's sweep of
+// the set misses no connection.
+func (d *Daemon) waitingForRequest(c *net.UnixConn, waiting bool) bool {
+	d.idleMu.Lock()
+	defer d.idleMu.Unlock()
+	if !waiting {
+		delete(d.idle, c)
+		return true
+	}
+	select {
+	case <-d.stopping:
+		return false
+	default:
+	}
+	if d.idle == nil {
+		d.idle = map[*net.UnixConn]struct{}{}
+	}
+	d.idle[c] = struct{}{}
+	return true
 }
 
 func (d *Daemon) accept() {
@@ -351,7 +384,11 @@ func (d *Daemon) serve(c *net.UnixConn) {
 	w := &responder{enc: json.NewEncoder(c)}
 	br := bufio.NewReaderSize(c, 64<<10)
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if !d.waitingForRequest(c, true) {
+		return // stopping
+	}
 	line, err := readLine(br)
+	d.waitingForRequest(c, false)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
 		return

@@ -264,3 +264,25 @@ func TestHalfBuiltDomainIsDestroyedOnStart(t *testing.T) {
 		t.Fatalf("lock file of half still there: %v", err)
 	}
 }
+
+// A client's kept connection (Dial keeps it for the first request) that
+// has sent nothing holds up no stop: Stop closes it at once instead of
+// waiting out StopTimeout (10 s here).
+func TestStopClosesIdleConnections(t *testing.T) {
+	d, c := openModelDaemon(t, nil)
+	defer c.Close()
+	// A request on another connection: the daemon accepts in order, so
+	// c's kept connection is being served (waiting for its request) by
+	// the time this one is answered.
+	other := &Client{Socket: d.Socket()}
+	if err := other.Do(context.Background(), Request{Op: OpHello}, &Hello{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Stop took %v with one idle client connection", took)
+	}
+}
