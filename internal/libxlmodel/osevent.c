@@ -301,11 +301,27 @@ int model_timeout_register(model_egc *egc, model_ctx *ctx, struct timeval abs,
     return 0;
 }
 
+/* timeout_modify({0,0}) through the application's hook, as libxl cancels
+ * a timeout where cancelling is a fire-now (libxl ignores the result;
+ * the model counts a failure). ctx->hooks is set. */
+static int hook_timeout_modify_asap(model_ctx *ctx, model_reg *r)
+{
+    struct timeval asap = {0, 0};
+    model_hook_frame f;
+    int rc;
+    model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_MODIFY);
+    rc = ctx->hooks->timeout_modify(ctx->hooks_user, &r->for_app, asap);
+    model_hook_leave(&f);
+    if (rc)
+        MODEL_COUNT(hook_failures);
+    model_hist(r, H_TIMEOUT_MODIFY, -1, 0, 0, rc);
+    return rc;
+}
+
 bool model_timeout_cancel(model_egc *egc, model_reg *r)
 {
     model_ctx *ctx = r->ctx;
     model_hook_frame f;
-    int rc = 0;
     (void)egc;
     hook_check_locked(ctx);
     if (r->kind != REG_KIND_TIMEOUT || (r->state != REG_ACTIVE && r->state != REG_FIRE_NOW)) {
@@ -329,16 +345,10 @@ bool model_timeout_cancel(model_egc *egc, model_reg *r)
     }
     if (r->state == REG_FIRE_NOW)
         return false;
-    if (ctx->hooks) {
-        struct timeval asap = {0, 0};
-        model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_MODIFY);
-        /* libxl ignores timeout_modify's result. */
-        rc = ctx->hooks->timeout_modify(ctx->hooks_user, &r->for_app, asap);
-        model_hook_leave(&f);
-        if (rc)
-            MODEL_COUNT(hook_failures);
-    }
-    model_hist(r, H_TIMEOUT_MODIFY, -1, 0, 0, rc);
+    if (ctx->hooks)
+        hook_timeout_modify_asap(ctx, r);
+    else
+        model_hist(r, H_TIMEOUT_MODIFY, -1, 0, 0, 0);
     r->state = REG_FIRE_NOW;
     r->fire_now_ns = model_now_ns();
     if (!ctx->hooks) {
@@ -360,15 +370,8 @@ void model_timeout_fired_self_cancel(model_egc *egc, model_reg *r)
         return;
     if (rules->fired_self_cancel_modifies) {
         /* 4.2.2-4.3: the same cancel, as the fire-now these versions
-         * cancel with. libxl ignores the result. */
-        struct timeval asap = {0, 0};
-        int rc;
-        model_hook_enter(&f, ctx, r, LIBXLMODEL_HOOK_TIMEOUT_MODIFY);
-        rc = ctx->hooks->timeout_modify(ctx->hooks_user, &r->for_app, asap);
-        model_hook_leave(&f);
-        if (rc)
-            MODEL_COUNT(hook_failures);
-        model_hist(r, H_TIMEOUT_MODIFY, -1, 0, 0, rc);
+         * cancel with. */
+        hook_timeout_modify_asap(ctx, r);
         return;
     }
     /* libxl__ev_time_deregister on the libxl__ev_time whose
