@@ -413,6 +413,7 @@ func (m *Domains) lookup(ref string) (*Domain, error) {
 			return d, nil
 		}
 	}
+	mark := m.reg.mark()
 	info, err := m.ctx.LookupDomain(ref)
 	if err != nil {
 		if errors.Is(err, libxl.ErrDomainNotFound) {
@@ -420,17 +421,23 @@ func (m *Domains) lookup(ref string) (*Domain, error) {
 		}
 		return nil, err
 	}
-	d, _, err := m.adopt(info)
+	d, _, err := m.adopt(info, mark)
 	return d, err
 }
 
 // adopt registers a domain the manager did not create, and watches it.
-// adopted is false when the domain was already known.
-func (m *Domains) adopt(info libxl.DomainInfo) (d *Domain, adopted bool, err error) {
+// adopted is false when the domain was already known. mark is the
+// registry's mark taken before info was read: a domain forgotten since
+// (destroyed meanwhile) is not adopted again (ErrDomainNotFound).
+func (m *Domains) adopt(info libxl.DomainInfo, mark uint64) (d *Domain, adopted bool, err error) {
 	m.reg.mu.Lock()
 	if d := m.reg.byID[info.DomID]; d != nil {
 		m.reg.mu.Unlock()
 		return d, false, nil
+	}
+	if m.reg.forgottenSinceLocked(info.DomID, mark) {
+		m.reg.mu.Unlock()
+		return nil, false, notFound(fmt.Sprintf("domain %d (destroyed while it was being listed)", info.DomID), nil)
 	}
 	if d := m.reg.byName[info.Name]; d != nil && info.Name != "" {
 		// The name is reserved by a create or restore in progress, whose
@@ -766,6 +773,7 @@ func (m *Domains) resyncLoop() {
 // resync adopts domains the manager does not know and marks the ones
 // that vanished without an event (a lost or overflowed watch).
 func (m *Domains) resync() error {
+	mark := m.reg.mark()
 	infos, err := m.ctx.ListDomains()
 	if err != nil {
 		return err
@@ -783,7 +791,7 @@ func (m *Domains) resync() error {
 				// registers it on completion. Adopt it next time.
 				continue
 			}
-			if nd, adopted, err := m.adopt(info); err == nil && adopted {
+			if nd, adopted, err := m.adopt(info, mark); err == nil && adopted {
 				nd.mu.Lock()
 				nd.publishLocked(DomainEvent{DomID: info.DomID, Name: info.Name, Kind: "discovered", State: nd.state})
 				nd.mu.Unlock()

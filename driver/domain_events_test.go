@@ -105,8 +105,31 @@ func TestAdoptDuringCreateReturnsTheCreatesDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// DomID 0 keeps adopt from opening a watch (no ctx in this test).
-	got, adopted, err := m.adopt(libxl.DomainInfo{DomID: 0, Name: "g", UUID: libxl.UUID{1}})
+	got, adopted, err := m.adopt(libxl.DomainInfo{DomID: 0, Name: "g", UUID: libxl.UUID{1}}, m.reg.mark())
 	if err != nil || adopted || got != building {
 		t.Fatalf("adopt during create: same Domain %v, adopted %v, err %v; want the create's Domain, not adopted", got == building, adopted, err)
+	}
+}
+
+// A domain list taken before a domain was destroyed and forgotten can
+// still show it: adopting it from that list would report the dead domain
+// again ("discovered" after its "death", seen once on CI in
+// TestConcurrentCreatesEventsOncePerIncarnation, whose resync ran every
+// 5 ms). adopt refuses a domid forgotten after the list's mark.
+func TestStaleListDoesNotAdoptAForgottenDomain(t *testing.T) {
+	m := &Domains{reg: newRegistry()}
+	g := newDomain(m)
+	g.name, g.uuid, g.domid = "g", libxl.UUID{2}, 9
+	m.reg.mu.Lock()
+	m.reg.byID[9], m.reg.byName["g"], m.reg.byUUID[libxl.UUID{2}] = g, g, g
+	m.reg.mu.Unlock()
+	mark := m.reg.mark() // the resync's list is taken here, showing domain 9
+	m.reg.remove(g, 9, "g", libxl.UUID{2})
+	got, adopted, err := m.adopt(libxl.DomainInfo{DomID: 9, Name: "g", UUID: libxl.UUID{2}}, mark)
+	if !errors.Is(err, ErrDomainNotFound) || adopted || got != nil {
+		t.Fatalf("adopt of a domain forgotten after the list: %v, adopted %v, err %v; want ErrDomainNotFound", got, adopted, err)
+	}
+	if m.reg.byDomID(9) != nil {
+		t.Fatal("the forgotten domain is registered again")
 	}
 }

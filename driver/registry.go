@@ -33,7 +33,20 @@ type registry struct {
 	byID   map[uint32]*Domain
 	byName map[string]*Domain
 	byUUID map[libxl.UUID]*Domain
+
+	// forgets counts the domains forgotten; gone holds, for the last
+	// maxGone of them, the count at each one's forget. A domain list
+	// taken before that count (a resync's, a lookup's) can still show a
+	// domain that was destroyed and forgotten since: it must not be
+	// adopted again (a "discovered" after its death).
+	forgets   uint64
+	gone      map[uint32]uint64
+	goneOrder []uint32
 }
+
+// maxGone bounds the forgotten domids kept: a list is used for
+// milliseconds, far fewer forgets than this happen meanwhile.
+const maxGone = 1024
 
 func newRegistry() *registry {
 	return &registry{byID: map[uint32]*Domain{}, byName: map[string]*Domain{}, byUUID: map[libxl.UUID]*Domain{}}
@@ -78,6 +91,18 @@ func (r *registry) remove(d *Domain, domid uint32, name string, uuid libxl.UUID)
 	defer r.mu.Unlock()
 	if r.byID[domid] == d {
 		delete(r.byID, domid)
+		r.forgets++
+		if r.gone == nil {
+			r.gone = map[uint32]uint64{}
+		}
+		if _, ok := r.gone[domid]; !ok {
+			r.goneOrder = append(r.goneOrder, domid)
+		}
+		r.gone[domid] = r.forgets
+		if len(r.goneOrder) > maxGone {
+			delete(r.gone, r.goneOrder[0])
+			r.goneOrder = r.goneOrder[1:]
+		}
 	}
 	if r.byName[name] == d {
 		delete(r.byName, name)
@@ -85,6 +110,21 @@ func (r *registry) remove(d *Domain, domid uint32, name string, uuid libxl.UUID)
 	if r.byUUID[uuid] == d {
 		delete(r.byUUID, uuid)
 	}
+}
+
+// mark is taken before a domain list: adopt refuses the domains of that
+// list that were forgotten after it.
+func (r *registry) mark() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.forgets
+}
+
+// forgottenSince reports whether domid was forgotten after mark.
+// r.mu is held.
+func (r *registry) forgottenSinceLocked(domid uint32, mark uint64) bool {
+	at, ok := r.gone[domid]
+	return ok && at > mark
 }
 
 func (r *registry) byDomID(id uint32) *Domain {
