@@ -401,3 +401,25 @@ func TestRestoreOfDamagedStreamIsRefused(t *testing.T) {
 	requireNoFakeDomains(t, "after the refused restore")
 	requireNoViolations(t)
 }
+
+// After Close, every public operation of Domains is refused at its
+// admission (begin) with ErrDriverClosed, before it looks anything up or
+// calls libxl. (TestBoundaryMatrix calls every method after Close, but
+// there an admitted call is also cut short by Close's cancelled context,
+// so it sees a typed error either way, only less often a success.)
+func TestBeginRefusesAfterClose(t *testing.T) {
+	freshModelHost(t)
+	d := newModelDriver(t, libxlmodel.Mode417)
+	defer d.Close()
+	m, err := NewDomains(d, DomainsOptions{ResyncInterval: -1})
+	require.NoError(t, err)
+	_, end, err := m.begin(context.Background())
+	require.NoError(t, err)
+	end()
+	require.NoError(t, m.Close())
+	_, end, err = m.begin(context.Background())
+	if end != nil {
+		end()
+	}
+	require.ErrorIs(t, err, ErrDriverClosed, "an operation was admitted after Close")
+}
