@@ -292,12 +292,17 @@ func (d *Domain) setStateLocked(t Transition) error {
 	if err != nil {
 		return err
 	}
-	if next != d.state {
-		d.state = next
+	d.enterLocked(next)
+	return nil
+}
+
+// enterLocked sets the state and wakes WaitState's waiters if it changed.
+func (d *Domain) enterLocked(s DomainState) {
+	if s != d.state {
+		d.state = s
 		close(d.changed)
 		d.changed = make(chan struct{})
 	}
-	return nil
 }
 
 // apply applies a transition and publishes an event of the given kind
@@ -336,12 +341,9 @@ func (d *Domain) actionFailedLocked(domid uint32, action libxl.ShutdownAction, e
 // in. The state machine has no such transition on purpose: nothing but
 // this undo may take a domain from creating back to stopped.
 func (d *Domain) rollBackRestartLocked(stopped DomainState) {
-	if d.state != StateCreating {
-		return
+	if d.state == StateCreating {
+		d.enterLocked(stopped)
 	}
-	d.state = stopped
-	close(d.changed)
-	d.changed = make(chan struct{})
 }
 
 // endIncarnationLocked publishes the death of domid unless it was

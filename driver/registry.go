@@ -49,7 +49,7 @@ type registry struct {
 const maxGone = 1024
 
 func newRegistry() *registry {
-	return &registry{byID: map[uint32]*Domain{}, byName: map[string]*Domain{}, byUUID: map[libxl.UUID]*Domain{}}
+	return &registry{byID: map[uint32]*Domain{}, byName: map[string]*Domain{}, byUUID: map[libxl.UUID]*Domain{}, gone: map[uint32]uint64{}}
 }
 
 // reserve claims a name (and a UUID, unless zero) for a domain being
@@ -92,9 +92,6 @@ func (r *registry) remove(d *Domain, domid uint32, name string, uuid libxl.UUID)
 	if r.byID[domid] == d {
 		delete(r.byID, domid)
 		r.forgets++
-		if r.gone == nil {
-			r.gone = map[uint32]uint64{}
-		}
 		if _, ok := r.gone[domid]; !ok {
 			r.goneOrder = append(r.goneOrder, domid)
 		}

@@ -21,11 +21,6 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 	opts := libxl.LoadOptions{Overrides: overrides}
 	if path == "" {
 		cfg, err := libxl.LoadConfig("<command line>", nil, opts)
-		if errors.Is(err, libxl.ErrNotSupported) {
-			if herr := handOff("an xl config"); herr != nil {
-				return nil, herr
-			}
-		}
 		return checkedConfig("<command line>", cfg, err)
 	}
 	data, err := os.ReadFile(path)
@@ -36,12 +31,6 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 		return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
 	}
 	cfg, err := libxl.LoadConfigFile(path, opts)
-	if errors.Is(err, libxl.ErrNotSupported) {
-		// An xl config in a goxl without cgo: libxlutil parses it.
-		if herr := handOff("an xl config"); herr != nil {
-			return nil, herr
-		}
-	}
 	return checkedConfig(path, cfg, err)
 }
 
@@ -49,6 +38,13 @@ func loadConfig(path string, overrides []string) (libxl.Config, error) {
 // parse error, and a config that parses but cannot be used (no name, a
 // bad type), which libxl reports as a plain error.
 func checkedConfig(name string, cfg libxl.Config, err error) (libxl.Config, error) {
+	if errors.Is(err, libxl.ErrNotSupported) {
+		// An xl config in a goxl without cgo: libxlutil parses it, in
+		// the cgo goxl (handOff does not return when it can exec it).
+		if herr := handOff("an xl config"); herr != nil {
+			return nil, herr
+		}
+	}
 	if err == nil {
 		_, err = cfg.Summary()
 	}

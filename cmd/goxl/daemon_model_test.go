@@ -47,15 +47,7 @@ func TestDetachedDaemonStopsCleanlyOnSIGTERM(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("goxl daemon: exit %d\n%s%s", code, out, errw)
 	}
-	var doc struct {
-		Result struct {
-			PID int `json:"pid"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Result.PID <= 0 {
-		t.Fatalf("goxl daemon printed %q: no pid", out)
-	}
-	pid := doc.Result.PID
+	pid := daemonPID(t, out)
 	defer syscall.Kill(pid, syscall.SIGKILL) // only if the test failed before its SIGTERM
 	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
 		t.Fatalf("the daemon (pid %d) is in session %d (%v), want a session of its own", pid, sid, err)
@@ -87,4 +79,18 @@ func TestDetachedDaemonStopsCleanlyOnSIGTERM(t *testing.T) {
 	if !strings.Contains(string(seq), `"clean":true`) {
 		t.Fatalf("events.seq after SIGTERM: %q, want a clean stop recorded", seq)
 	}
+}
+
+// daemonPID is the pid that `goxl --json daemon` printed.
+func daemonPID(t *testing.T, out string) int {
+	t.Helper()
+	var doc struct {
+		Result struct {
+			PID int `json:"pid"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Result.PID <= 0 {
+		t.Fatalf("goxl daemon printed %q: no pid", out)
+	}
+	return doc.Result.PID
 }

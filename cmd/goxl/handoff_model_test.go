@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,19 +69,11 @@ func TestCgoFreeClientHandsOffToTheCgoGoxl(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("goxl daemon through the cgo-free goxl: exit %d\n%s%s", code, out, errw)
 	}
-	var doc struct {
-		Result struct {
-			PID int `json:"pid"`
-		} `json:"result"`
-	}
-	json.Unmarshal([]byte(out), &doc)
-	if doc.Result.PID <= 0 {
-		t.Fatalf("goxl daemon printed %q: no pid", out)
-	}
+	pid := daemonPID(t, out)
 	defer func() {
-		syscall.Kill(doc.Result.PID, syscall.SIGTERM)
+		syscall.Kill(pid, syscall.SIGTERM)
 		deadline := time.Now().Add(30 * time.Second)
-		for syscall.Kill(doc.Result.PID, 0) == nil && time.Now().Before(deadline) {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
