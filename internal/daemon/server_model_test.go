@@ -271,12 +271,23 @@ func TestHalfBuiltDomainIsDestroyedOnStart(t *testing.T) {
 func TestStopClosesIdleConnections(t *testing.T) {
 	d, c := openModelDaemon(t, nil)
 	defer c.Close()
-	// A request on another connection: the daemon accepts in order, so
-	// c's kept connection is being served (waiting for its request) by
-	// the time this one is answered.
-	other := &Client{Socket: d.Socket()}
-	if err := other.Do(context.Background(), Request{Op: OpHello}, &Hello{}); err != nil {
-		t.Fatal(err)
+	// c's kept connection must be waiting for its request before Stop:
+	// a connection whose handler has not started yet is refused by the
+	// stopping check instead, and Stop would be quick without the sweep.
+	// (Accepting in order is not enough: the handler goroutines of two
+	// accepted connections run in any order.)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.idleMu.Lock()
+		waiting := len(d.idle)
+		d.idleMu.Unlock()
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections waiting for a request, want 1 (Dial's kept connection)", waiting)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
 	if err := d.Stop(); err != nil {
