@@ -23,13 +23,23 @@ type ShutdownOptions struct {
 	// on_poweroff action follows); Reboot once the incarnation that was
 	// asked is gone.
 	Wait bool
+	// WaitDeath (xl -ww) waits longer: until the incarnation that was
+	// asked is dead, destroyed by its on_* action or by a restart (or
+	// saved), not merely down. A domain its action preserves never dies,
+	// so then only ctx ends the wait, as with xl.
+	WaitDeath bool
 	// Force sends an ACPI power (shutdown) or reset (reboot) trigger when
 	// the guest has no PV drivers (libxl's ERROR_NOPARAVIRT), as xl -F.
 	Force bool
 }
 
-// ShutdownWith is Shutdown with xl's -F.
+// ShutdownWith is Shutdown with xl's -F, -w and -ww.
 func (m *Domains) ShutdownWith(ctx context.Context, ref string, opts ShutdownOptions) error {
+	if opts.WaitDeath {
+		return m.untilDead(ctx, ref, func(ctx context.Context) error {
+			return m.ShutdownWith(ctx, ref, ShutdownOptions{Force: opts.Force})
+		})
+	}
 	if !opts.Force {
 		return m.Shutdown(ctx, ref, opts.Wait)
 	}
@@ -50,8 +60,55 @@ func (m *Domains) ShutdownWith(ctx context.Context, ref string, opts ShutdownOpt
 	return m.waitIncarnationGone(ctx, ref)
 }
 
-// RebootWith is Reboot with xl's -F and -w.
+// untilDead runs request (a shutdown or reboot of ref, without a wait)
+// and then waits until the incarnation ref named before it is dead
+// (xl -ww).
+func (m *Domains) untilDead(ctx context.Context, ref string, request func(context.Context) error) error {
+	d, err := m.Lookup(ref)
+	if err != nil {
+		return err
+	}
+	domid := d.Snapshot().DomID
+	if err := request(ctx); err != nil {
+		return err
+	}
+	// The wait ends with Close too (ErrDriverClosed): no event comes then.
+	ctx, end, err := m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	m.progress("waiting for %s (domain %d) to die", d.Snapshot().Name, domid)
+	return closedErr(ctx, waitDead(ctx, d, domid))
+}
+
+// waitDead waits until incarnation domid of d is dead: its death was
+// published (a destroy, a restart's destroy, libxl's death), it was
+// saved, or a build replaced it.
+func waitDead(ctx context.Context, d *Domain, domid uint32) error {
+	for {
+		d.mu.Lock()
+		id, s, dead, ch := d.domid, d.state, d.deadDomID, d.changed
+		d.mu.Unlock()
+		switch {
+		case id != domid, dead == domid, s == StateDestroyed, s == StateSaved:
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// RebootWith is Reboot with xl's -F, -w and -ww.
 func (m *Domains) RebootWith(ctx context.Context, ref string, opts ShutdownOptions) error {
+	if opts.WaitDeath {
+		return m.untilDead(ctx, ref, func(ctx context.Context) error {
+			return m.RebootWith(ctx, ref, ShutdownOptions{Force: opts.Force})
+		})
+	}
 	d, err := m.Lookup(ref)
 	if err != nil {
 		return err

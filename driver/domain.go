@@ -250,7 +250,7 @@ type Domain struct {
 	owned    bool // created by this manager: its on_* actions are honoured
 	watch    *libxl.Subscription
 	watchGen uint64
-	changed  chan struct{} // closed and replaced on every state change
+	changed  chan struct{} // closed and replaced on every state change and death
 	// deadDomID is the incarnation whose "death" was published: each
 	// incarnation ends with exactly one, whichever path saw it first
 	// (libxl's event, the driver's destroy, a lookup or resync that
@@ -300,9 +300,15 @@ func (d *Domain) setStateLocked(t Transition) error {
 func (d *Domain) enterLocked(s DomainState) {
 	if s != d.state {
 		d.state = s
-		close(d.changed)
-		d.changed = make(chan struct{})
+		d.wakeLocked()
 	}
+}
+
+// wakeLocked wakes the goroutines waiting on d.changed: for a new state,
+// or a death that left the state as it was (a restart's destroy).
+func (d *Domain) wakeLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
 }
 
 // apply applies a transition and publishes an event of the given kind
@@ -326,6 +332,7 @@ func (d *Domain) publishLocked(e DomainEvent) {
 			return
 		}
 		d.deadDomID = e.DomID
+		d.wakeLocked()
 	}
 	d.m.streams.publish(e)
 }

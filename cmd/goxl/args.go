@@ -52,10 +52,13 @@ var (
 // parsed is a verb's command line after parsing.
 type parsed struct {
 	opts map[string]string
-	args []string
+	// times counts how often each flag was given (xl's -ww).
+	times map[string]int
+	args  []string
 }
 
 func (p *parsed) flag(key string) bool { _, ok := p.opts[key]; return ok }
+func (p *parsed) count(key string) int { return p.times[key] }
 func (p *parsed) value(key string) string {
 	return p.opts[key]
 }
@@ -66,7 +69,7 @@ func (p *parsed) value(key string) string {
 // word (-fFILE, -f FILE), long options take --name=value or --name value,
 // and "--" ends the options. A lone "-" is a positional.
 func parseArgs(opts []option, args []string) (*parsed, error) {
-	p := &parsed{opts: map[string]string{}}
+	p := &parsed{opts: map[string]string{}, times: map[string]int{}}
 	byShort := map[rune]option{}
 	byLong := map[string]option{}
 	for _, o := range opts {
@@ -100,6 +103,9 @@ func parseArgs(opts []option, args []string) (*parsed, error) {
 				val = args[i]
 			}
 			p.opts[o.key()] = val
+			if o.arg == "" {
+				p.times[o.key()]++
+			}
 		case len(a) > 1 && a[0] == '-':
 			letters := []rune(a[1:])
 			for j := 0; j < len(letters); j++ {
@@ -109,6 +115,7 @@ func parseArgs(opts []option, args []string) (*parsed, error) {
 				}
 				if o.arg == "" {
 					p.opts[o.key()] = ""
+					p.times[o.key()]++
 					continue
 				}
 				val := string(letters[j+1:])

@@ -119,6 +119,9 @@ type ShutdownOptions struct {
 	// Wait returns once the request was carried out: the guest is down
 	// (shutdown) or its old incarnation is gone (reboot).
 	Wait bool
+	// WaitDeath (-ww) waits until the old incarnation is dead (its
+	// on_* action destroyed it, or a restart replaced it).
+	WaitDeath bool
 	// Force falls back to an ACPI power (shutdown) or reset (reboot)
 	// event when the guest has no PV drivers, as xl's -F.
 	Force bool

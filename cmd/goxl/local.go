@@ -61,11 +61,11 @@ func (b *localBackend) Destroy(ctx context.Context, ref string) error {
 }
 
 func (b *localBackend) Shutdown(ctx context.Context, ref string, opts ShutdownOptions) error {
-	return b.doms.ShutdownWith(ctx, ref, driver.ShutdownOptions{Wait: opts.Wait, Force: opts.Force})
+	return b.doms.ShutdownWith(ctx, ref, driver.ShutdownOptions{Wait: opts.Wait, WaitDeath: opts.WaitDeath, Force: opts.Force})
 }
 
 func (b *localBackend) Reboot(ctx context.Context, ref string, opts ShutdownOptions) error {
-	return b.doms.RebootWith(ctx, ref, driver.ShutdownOptions{Wait: opts.Wait, Force: opts.Force})
+	return b.doms.RebootWith(ctx, ref, driver.ShutdownOptions{Wait: opts.Wait, WaitDeath: opts.WaitDeath, Force: opts.Force})
 }
 
 func (b *localBackend) Pause(ctx context.Context, ref string) error { return b.doms.Pause(ctx, ref) }

@@ -118,11 +118,11 @@ func (b *remoteBackend) Destroy(ctx context.Context, ref string) error {
 }
 
 func (b *remoteBackend) Shutdown(ctx context.Context, ref string, opts ShutdownOptions) error {
-	return b.do(ctx, daemon.Request{Op: daemon.OpShutdown, Dom: ref, Wait: opts.Wait, Force: opts.Force}, nil)
+	return b.do(ctx, daemon.Request{Op: daemon.OpShutdown, Dom: ref, Wait: opts.Wait, WaitDeath: opts.WaitDeath, Force: opts.Force}, nil)
 }
 
 func (b *remoteBackend) Reboot(ctx context.Context, ref string, opts ShutdownOptions) error {
-	return b.do(ctx, daemon.Request{Op: daemon.OpReboot, Dom: ref, Wait: opts.Wait, Force: opts.Force}, nil)
+	return b.do(ctx, daemon.Request{Op: daemon.OpReboot, Dom: ref, Wait: opts.Wait, WaitDeath: opts.WaitDeath, Force: opts.Force}, nil)
 }
 
 func (b *remoteBackend) Pause(ctx context.Context, ref string) error {

@@ -51,14 +51,14 @@ need an xl config. Every config error exits 5.`,
 		{name: "shutdown", args: "<dom> | -a", summary: "ask a guest (or all) to power off", max: 1, run: cmdShutdown("shutdown"),
 			opts: []option{
 				{short: 'a', long: "all", help: "every domain but dom0"},
-				{short: 'w', long: "wait", help: "wait until the guest is down, as xl -w (its on_poweroff action follows)"},
+				{short: 'w', long: "wait", help: "wait until the guest is down, as xl -w (its on_poweroff action follows); -ww waits until it is dead"},
 				{short: 'F', help: "fall back to an ACPI power event for an HVM guest without PV drivers"},
 			},
 			result: `{"op": "shutdown", "domains": [dom...], "waited": bool}`},
 		{name: "reboot", args: "<dom> | -a", summary: "ask a guest (or all) to reboot", max: 1, run: cmdShutdown("reboot"),
 			opts: []option{
 				{short: 'a', long: "all", help: "every domain but dom0"},
-				{short: 'w', long: "wait", help: "wait until the rebooted incarnation is gone"},
+				{short: 'w', long: "wait", help: "wait until the rebooted incarnation is gone; -ww until it is dead"},
 				{short: 'F', help: "fall back to an ACPI reset event for an HVM guest without PV drivers"},
 			},
 			result: `{"op": "reboot", "domains": [dom...], "waited": bool}`},
@@ -299,7 +299,7 @@ func cmdShutdown(name string) func(*env, *parsed) error {
 		if all == (len(p.args) == 1) {
 			return usageError{"give a domain or -a, not both"}
 		}
-		opts := ShutdownOptions{Wait: p.flag("wait"), Force: p.flag("F")}
+		opts := ShutdownOptions{Wait: p.flag("wait"), WaitDeath: p.count("wait") > 1, Force: p.flag("F")}
 		return e.withBackend(noResync, func(b Backend) error {
 			op := b.Shutdown
 			if name == "reboot" {

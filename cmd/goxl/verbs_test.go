@@ -185,6 +185,14 @@ func TestShutdownAndReboot(t *testing.T) {
 	if code, _, _ := runFake(t, f, "reboot", "-w", "db"); code != exitOK || f.shut["reboot db"] != (ShutdownOptions{Wait: true}) {
 		t.Errorf("reboot -w: %d %v", code, f.shut)
 	}
+	// xl's -ww, however it is spelled: wait for the death.
+	for _, args := range [][]string{{"shutdown", "-ww", "db"}, {"shutdown", "-w", "db", "-w"}, {"shutdown", "--wait", "--wait", "db"}, {"reboot", "-wwF", "db"}} {
+		f = newFake()
+		want := ShutdownOptions{Wait: true, WaitDeath: true, Force: args[0] == "reboot"}
+		if code, _, _ := runFake(t, f, args...); code != exitOK || f.shut[args[0]+" db"] != want {
+			t.Errorf("%v: %d %v, want %+v", args, code, f.shut, want)
+		}
+	}
 	// A domain that does not exist: exit 3, and a JSON error saying so.
 	code, out, _ = runFake(t, newFake(), "shutdown", "nope", "--json")
 	if e := decode(t, out); code != exitNotFound || e.OK || e.Error.Kind != "not-found" || e.Error.Code != exitNotFound || !strings.Contains(e.Error.Message, "nope") {

@@ -426,3 +426,66 @@ func TestShutdownWaitEndsWhenTheGuestIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// shutdown -ww (xl's "wait for domain death only"): through a restart,
+// the wait ends at the old incarnation's death, while the new one is
+// still being built; for a domain its on_poweroff preserves (shut down,
+// never dead) it does not end at all (-w would end at the shutdown:
+// TestShutdownWaitEndsWhenTheGuestIsDown).
+func TestShutdownWaitDeath(t *testing.T) {
+	libxlmodel.ResetDomains()
+	t.Cleanup(libxlmodel.ResetDomains)
+	_, c := openModelDaemon(t, nil)
+	ctx := context.Background()
+	stateOf := func(name string) driver.DomainSnapshot {
+		t.Helper()
+		var list []OwnedDomain
+		if err := c.Do(ctx, Request{Op: OpDomains}, &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			if s.Name == name {
+				return s.DomainSnapshot
+			}
+		}
+		t.Fatalf("%s is not listed: %+v", name, list)
+		return driver.DomainSnapshot{}
+	}
+
+	w, _ := EncodeConfig(&libxl.DomainConfig{Name: "wr", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnPoweroff: libxl.ActionRestart})
+	var old driver.DomainSnapshot
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &old); err != nil {
+		t.Fatal(err)
+	}
+	// The restart's build takes 3 s: long enough to tell the death from
+	// the new incarnation.
+	libxlmodel.SetCreateDelay(3000)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := c.Do(wctx, Request{Op: OpShutdown, Dom: "wr", Wait: true, WaitDeath: true}, nil); err != nil {
+		t.Fatalf("shutdown -ww through a restart: %v", err)
+	}
+	if s := stateOf("wr"); s.State != driver.StateCreating {
+		t.Errorf("shutdown -ww returned with wr %s (domid %d, was %d); want it at the old incarnation's death, the restart still building", s.State, s.DomID, old.DomID)
+	}
+
+	libxlmodel.SetCreateDelay(0)
+	w, _ = EncodeConfig(&libxl.DomainConfig{Name: "wp", MemoryMB: 64, VCPUs: 1, Kernel: "/k", OnPoweroff: libxl.ActionPreserve})
+	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, nil); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	defer cancelShort()
+	err := c.Do(short, Request{Op: OpShutdown, Dom: "wp", Wait: true, WaitDeath: true}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("shutdown -ww of a preserved domain ended with %v; it never dies, so only the deadline may end it", err)
+	}
+	if s := stateOf("wp"); s.State != driver.StateShutoff {
+		t.Errorf("wp is %s after its shutdown, want shutoff (preserved)", s.State)
+	}
+	for _, name := range []string{"wr", "wp"} {
+		if err := c.Do(ctx, Request{Op: OpDestroy, Dom: name}, nil); err != nil {
+			t.Errorf("destroy %s: %v", name, err)
+		}
+	}
+}

@@ -61,9 +61,11 @@ type Request struct {
 	Config *WireConfig `json:"config,omitempty"`
 	// Paused leaves a created or restored domain paused.
 	Paused bool `json:"paused,omitempty"`
-	// Wait and Force are shutdown's and reboot's -w and -F.
-	Wait  bool `json:"wait,omitempty"`
-	Force bool `json:"force,omitempty"`
+	// Wait, WaitDeath and Force are shutdown's and reboot's -w, -ww
+	// and -F.
+	Wait      bool `json:"wait,omitempty"`
+	WaitDeath bool `json:"wait_death,omitempty"`
+	Force     bool `json:"force,omitempty"`
 	// Checkpoint and LeavePaused are save's -c and -p.
 	Checkpoint  bool `json:"checkpoint,omitempty"`
 	LeavePaused bool `json:"leave_paused,omitempty"`

@@ -567,10 +567,10 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 		if err := needDom(); err != nil {
 			return nil, err
 		}
-		if req.Wait {
+		if req.Wait || req.WaitDeath {
 			w.progress("waiting for %s to %s", req.Dom, req.Op)
 		}
-		opts := driver.ShutdownOptions{Wait: req.Wait, Force: req.Force}
+		opts := driver.ShutdownOptions{Wait: req.Wait, WaitDeath: req.WaitDeath, Force: req.Force}
 		var err error
 		if req.Op == OpShutdown {
 			err = d.doms.ShutdownWith(ctx, req.Dom, opts)

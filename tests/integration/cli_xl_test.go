@@ -230,18 +230,19 @@ func TestCLIXLConventions(t *testing.T) {
 	if res["op"] != "shutdown" || res["waited"] != true {
 		t.Errorf("shutdown --json: %v", res)
 	}
-	// reboot -w returns once the incarnation asked has shut down for
-	// its reboot; cli3's monitor (restore started one) then carries out
-	// its on_reboot = "restart", as xl's does: a new incarnation runs.
+	// reboot -ww (xl's "wait for the death") returns once the
+	// incarnation asked is dead: cli3's monitor (restore started one)
+	// carries out its on_reboot = "restart", as xl's does, destroying it
+	// and building a new incarnation.
 	oldID := strings.TrimSpace(mustGoxl(t, "domid", "cli3"))
-	jsonResult(t, &res, "reboot", "-w", "cli3")
+	jsonResult(t, &res, "reboot", "-ww", "cli3")
 	if res["op"] != "reboot" || res["waited"] != true {
 		t.Errorf("reboot --json: %v", res)
 	}
 	if old, err := strconv.Atoi(oldID); err != nil {
 		t.Fatalf("domid cli3 printed %q", oldID)
-	} else if info, err := e.drv.Ctx().DomainInfo(uint32(old)); err == nil && !info.Shutdown && !info.Dying {
-		t.Errorf("reboot -w returned while domain %d still runs: %+v", old, info)
+	} else if info, err := e.drv.Ctx().DomainInfo(uint32(old)); err == nil && !info.Dying {
+		t.Errorf("reboot -ww returned while domain %d is still there: %+v", old, info)
 	}
 	e.waitFor("cli3's next incarnation", 2*time.Minute, func() bool {
 		info, ok := e.domainByName("cli3")
