@@ -85,7 +85,7 @@ DEBS=$CACHE/debs
 mkdir -p "$CACHE" "$DEBS"
 
 # Scripts whose content goes into the image: part of the cache key.
-SCRIPTS=("$HERE/build-image.sh" "$HERE/dom0-init.sh" "$HERE/guest-init.sh")
+SCRIPTS=("$HERE/build-image.sh" "$HERE/dom0-init.sh" "$HERE/dom0-lib.sh" "$HERE/guest-init.sh")
 for s in "${SCRIPTS[@]}"; do [[ -f $s ]] || die "missing $s"; done
 
 APT_OPTS=()
@@ -297,6 +297,7 @@ done
 
 # The image's own files.
 install -m 0755 "$HERE/dom0-init.sh" "$ROOT/init"
+install -D -m 0644 "$HERE/dom0-lib.sh" "$ROOT/usr/share/xenvm/dom0-lib.sh"
 mkdir -p "$ROOT"/{proc,sys,dev,run,tmp,root,payload,var/lib/xen,var/log/xen,var/lock,etc/xen}
 ln -sfn /run "$ROOT/var/run"
 chmod 1777 "$ROOT/tmp"
