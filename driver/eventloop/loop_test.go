@@ -614,7 +614,7 @@ func TestFireNowRacesFiring(t *testing.T) {
 	var target atomic.Uint64
 	var raced atomic.Int64
 	l := newLoop(t, Options{Trace: func(ev TraceEvent) {
-		if ev.Op == OpOccurredTimeout && uint64(ev.Reg) == target.Load() {
+		if ev.Op == OpOccurredTimeout && uint64(ev.Reg) == c.targetLocked(&target) {
 			// The dispatcher has decided; another thread now asks
 			// for fire-now and finishes before the Sink runs.
 			done := make(chan struct{})
@@ -651,7 +651,7 @@ func TestTimeoutDeregisterInFlight(t *testing.T) {
 	var c *fakeCtx
 	var target atomic.Uint64
 	l := newLoop(t, Options{Trace: func(ev TraceEvent) {
-		if ev.Op == OpOccurredTimeout && uint64(ev.Reg) == target.Load() {
+		if ev.Op == OpOccurredTimeout && uint64(ev.Reg) == c.targetLocked(&target) {
 			done := make(chan struct{})
 			go func() { defer close(done); c.deregTO(c.byID(ev.Reg)) }()
 			<-done
@@ -671,6 +671,19 @@ func TestTimeoutDeregisterInFlight(t *testing.T) {
 	})
 	c.teardown()
 	c.viol.check(t)
+}
+
+// targetLocked reads a target that the test stores in the same ctx-lock
+// critical section as the registration (c.with: regTOLocked, then Store).
+// A 1 ms timeout can be decided, and its delivery traced, before
+// regTOLocked even returns; taking the lock orders this read after the
+// Store, so the trace never compares against the previous target. It
+// cannot deadlock: the dispatcher holds no lock of the loop while it
+// traces, and TimeoutRegister never waits for the dispatcher.
+func (c *fakeCtx) targetLocked(target *atomic.Uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return target.Load()
 }
 
 func (c *fakeCtx) byID(id osevent.RegID) *fakeTO {
