@@ -457,9 +457,9 @@ func TestShutdownWaitDeath(t *testing.T) {
 	if err := c.Do(ctx, Request{Op: OpCreate, Config: w}, &old); err != nil {
 		t.Fatal(err)
 	}
-	// The restart's build takes 3 s: long enough to tell the death from
-	// the new incarnation.
-	libxlmodel.SetCreateDelay(3000)
+	// The restart's build takes 5 s: long enough to tell the death from
+	// the new incarnation, even on a loaded machine.
+	libxlmodel.SetCreateDelay(5000)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := c.Do(wctx, Request{Op: OpShutdown, Dom: "wr", Wait: true, WaitDeath: true}, nil); err != nil {
