@@ -108,7 +108,7 @@ fuzz:
 # The goxl CLI as installed: goxl is the daemon's client, built without cgo
 # (it starts in a third of the time of a goxl that links libxl); the cgo
 # goxl beside it, goxl-libxl, gets by exec whatever needs libxl in the
-# process: no daemon, an xl config, the daemon itself (cmd/goxl/handoff.go).
+# process: no daemon, create -n, the daemon itself (cmd/goxl/handoff.go).
 define build_goxl
 	CGO_ENABLED=0 $(GO) build -o $(1)/goxl ./cmd/goxl/
 	$(GO) build -o $(1)/goxl-libxl ./cmd/goxl/

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/internal/daemon"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -102,12 +103,18 @@ type CreateOptions struct {
 	// on_* actions after the CLI exits (create -e). A backend without
 	// monitors ignores it.
 	NoMonitor bool
+	// Unparsed is an xl config that this goxl, built without cgo, could
+	// not parse: its text, for the daemon to parse. Create's config is
+	// nil then; only the daemon's backend takes it.
+	Unparsed *daemon.WireConfig
 }
 
 // RestoreOptions tune Backend.Restore.
 type RestoreOptions struct {
 	// Config replaces the config stored in the save file when not nil.
 	Config libxl.Config
+	// Unparsed: as CreateOptions.Unparsed, in place of Config.
+	Unparsed *daemon.WireConfig
 	// Paused leaves the domain paused (restore -p).
 	Paused bool
 	// NoMonitor: as CreateOptions.NoMonitor (restore -e).

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/goxl/goxl/internal/daemon"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -17,34 +19,75 @@ import (
 // path "" means the config is the overrides alone. A file that cannot be
 // read is an I/O error (exit 1); everything else wrong is a config error
 // (exit 5).
-func loadConfig(path string, overrides []string) (libxl.Config, error) {
+//
+// In a goxl built without cgo, which cannot parse an xl config, the
+// config comes back unparsed: its text, for the daemon to parse (the
+// verb hands itself to the cgo goxl if no daemon answers, or by
+// parsedConfig when it needs the config here).
+func loadConfig(path string, overrides []string) (libxl.Config, *daemon.WireConfig, error) {
 	opts := libxl.LoadOptions{Overrides: overrides}
-	if path == "" {
-		cfg, err := libxl.LoadConfig("<command line>", nil, opts)
-		return checkedConfig("<command line>", cfg, err)
+	name, data := "<command line>", []byte(nil)
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, nil, err
+		}
+		if t := strings.TrimSpace(string(data)); len(overrides) > 0 && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
+			return nil, nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
+		}
+		name = path
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var cfg libxl.Config
+	var err error
+	if path == "" {
+		cfg, err = libxl.LoadConfig(name, nil, opts)
+	} else {
+		// By path: xl's parser, when it is needed, reads the file itself.
+		cfg, err = libxl.LoadConfigFile(path, opts)
+	}
+	if errors.Is(err, libxl.ErrNotSupported) {
+		return nil, unparsedConfig(name, path, data, overrides), nil
+	}
+	cfg, err = checkedConfig(name, cfg, err)
+	return cfg, nil, err
+}
+
+// unparsedConfig is an xl config's text on the wire, with its overrides
+// appended as xl appends them, for the daemon to parse.
+func unparsedConfig(name, path string, data []byte, overrides []string) *daemon.WireConfig {
+	w := &daemon.WireConfig{Format: "xl", File: name}
+	if path != "" {
+		if a, err := filepath.Abs(path); err == nil {
+			w.File = a
+		}
+	}
+	if dir, err := os.Getwd(); err == nil {
+		w.Dir = dir
+	}
+	text := string(data)
+	if len(overrides) > 0 {
+		text += "\n" + strings.Join(overrides, "\n") + "\n"
+	}
+	w.Text = text
+	return w
+}
+
+// parsedConfig is for a verb that needs the config parsed here (create
+// -n): an unparsed one hands the verb to the cgo goxl.
+func parsedConfig(cfg libxl.Config, unparsed *daemon.WireConfig) (libxl.Config, error) {
+	if cfg != nil || unparsed == nil {
+		return cfg, nil
+	}
+	if err := handOff("an xl config to parse"); err != nil {
 		return nil, err
 	}
-	if t := strings.TrimSpace(string(data)); len(overrides) > 0 && (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) {
-		return nil, usageError{fmt.Sprintf("%s is libxl JSON: key=value overrides need an xl config", path)}
-	}
-	cfg, err := libxl.LoadConfigFile(path, opts)
-	return checkedConfig(path, cfg, err)
+	return nil, fmt.Errorf("goxl: %s: %w", unparsed.File, libxl.ErrNotSupported)
 }
 
 // checkedConfig makes every config problem a config error (exit 5): a
 // parse error, and a config that parses but cannot be used (no name, a
 // bad type), which libxl reports as a plain error.
 func checkedConfig(name string, cfg libxl.Config, err error) (libxl.Config, error) {
-	if errors.Is(err, libxl.ErrNotSupported) {
-		// An xl config in a goxl without cgo: libxlutil parses it, in
-		// the cgo goxl (handOff does not return when it can exec it).
-		if herr := handOff("an xl config"); herr != nil {
-			return nil, herr
-		}
-	}
 	if err == nil {
 		_, err = cfg.Summary()
 	}
@@ -80,11 +123,14 @@ func cmdCreate(e *env, p *parsed) error {
 	if path == "" && len(args) == 0 {
 		return usageError{"no config file given"}
 	}
-	cfg, err := loadConfig(path, args)
+	cfg, unparsed, err := loadConfig(path, args)
 	if err != nil {
 		return err
 	}
 	if p.flag("n") {
+		if cfg, err = parsedConfig(cfg, unparsed); err != nil {
+			return err
+		}
 		sum, err := cfg.Summary()
 		if err != nil {
 			return err
@@ -105,7 +151,7 @@ func cmdCreate(e *env, p *parsed) error {
 		return err
 	}
 	defer b.Close()
-	s, err := b.Create(e.ctx, cfg, CreateOptions{Paused: p.flag("p"), NoMonitor: p.flag("e")})
+	s, err := b.Create(e.ctx, cfg, CreateOptions{Paused: p.flag("p"), NoMonitor: p.flag("e"), Unparsed: unparsed})
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func (b *monitoredBackend) Create(ctx context.Context, cfg libxl.Config, opts Cr
 	if opts.NoMonitor {
 		return b.Backend.Create(ctx, cfg, opts)
 	}
-	w, err := daemon.EncodeConfig(absConfig(cfg))
+	w, err := encodeConfig(cfg, opts.Unparsed)
 	if err != nil {
 		return driver.DomainSnapshot{}, err
 	}
@@ -109,8 +109,8 @@ func (b *monitoredBackend) Restore(ctx context.Context, path string, opts Restor
 		return driver.DomainSnapshot{}, err
 	}
 	req := daemon.Request{Op: daemon.OpRestore, Path: p, Paused: opts.Paused}
-	if opts.Config != nil {
-		if req.Config, err = daemon.EncodeConfig(absConfig(opts.Config)); err != nil {
+	if opts.Config != nil || opts.Unparsed != nil {
+		if req.Config, err = encodeConfig(opts.Config, opts.Unparsed); err != nil {
 			return driver.DomainSnapshot{}, err
 		}
 	}

@@ -35,9 +35,11 @@
 //
 // Built without cgo, goxl is the daemon's client: it links no C, and in
 // dom0 under emulation it starts in about a third of the time of the cgo
-// build (handoff.go has the figures). Whatever needs libxl in this
-// process (no daemon answers, an xl config for libxlutil to parse,
-// `goxl daemon` and its monitors) it hands by exec to the cgo build,
+// build (handoff.go has the figures). An xl config it cannot parse goes
+// to the daemon as text (create.go: loadConfig), and the daemon parses
+// it. Whatever needs libxl in this process (no daemon answers, a config
+// to parse here for create -n, `goxl daemon` and its monitors) it hands
+// by exec to the cgo build,
 // installed beside it as goxl-libxl (or $GOXL_LIBXL_BIN): same pid,
 // arguments, environment and descriptors. A goxl built with cgo does
 // everything itself. `make xen`, `make demo` and `make bench` install both.

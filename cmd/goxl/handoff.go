@@ -10,11 +10,11 @@ import (
 // links no C starts in a third of the time under emulation (measured in
 // dom0 on Xen under QEMU: 85 ms for a static Go binary, 233 ms for goxl
 // with libxl linked, 232 ms for a whole `xl list`), and a verb through the
-// daemon needs nothing else. Whatever needs libxl in this process (no
-// daemon answers, an xl config for libxlutil to parse, the daemon or a
-// monitor itself) is handed to the companion by exec: same pid, argv,
-// environment and descriptors, so signals, exit codes and terminals are
-// the companion's own.
+// daemon needs nothing else (an xl config goes to the daemon as text).
+// Whatever needs libxl in this process (no daemon answers, an xl config
+// to parse here for create -n, the daemon or a monitor itself) is handed
+// to the companion by exec: same pid, argv, environment and descriptors,
+// so signals, exit codes and terminals are the companion's own.
 const companionName = "goxl-libxl"
 
 // companionPath is where the cgo goxl is: $GOXL_LIBXL_BIN, else beside

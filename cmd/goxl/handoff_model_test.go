@@ -13,7 +13,8 @@ import (
 )
 
 // The goxl built without cgo is the daemon's client: with a daemon up,
-// every verb that needs no config parsing runs in it alone; an xl config,
+// every verb runs in it alone, an xl config going to the daemon as text
+// for the daemon to parse; a config to parse here (create -n),
 // in-process mode and the daemon itself are handed to the cgo goxl by
 // exec (here the companion is this test binary running as goxl against
 // the contract model, behind a script that records each hand-off). With
@@ -81,15 +82,31 @@ func TestCgoFreeClientHandsOffToTheCgoGoxl(t *testing.T) {
 		t.Fatalf("goxl daemon was not handed to the cgo goxl (hand-offs: %q)", h)
 	}
 
-	// An xl config: libxlutil parses it, in the cgo goxl (which then goes
-	// through the daemon).
+	// An xl config: the daemon parses it (libxlutil is in the cgo
+	// daemon), overrides and all; no exec of the cgo goxl.
 	xlCfg := filepath.Join(dir, "g1.cfg")
-	os.WriteFile(xlCfg, []byte("name = \"g1\"\ntype = \"pv\"\nkernel = \"/k\"\nmemory = 64\n"), 0o644)
-	if code, out, errw := run(env, "create", xlCfg); code != exitOK || !strings.Contains(out, "g1: domain") {
-		t.Fatalf("create of an xl config: exit %d\n%s%s", code, out, errw)
+	os.WriteFile(xlCfg, []byte("name = \"g0\"\ntype = \"pv\"\nkernel = \"/k\"\nmemory = 64\n"), 0o644)
+	if code, out, errw := run(env, "create", xlCfg, `name="g1"`); code != exitOK || !strings.Contains(out, "g1: domain") {
+		t.Fatalf("create of an xl config through the daemon: exit %d\n%s%s", code, out, errw)
+	}
+	if h := handedOff(); len(h) != 0 {
+		t.Fatalf("create of an xl config through the daemon was handed off: %q", h)
+	}
+	// A config error found by the daemon's parser is still exit 5.
+	badCfg := filepath.Join(dir, "bad.cfg")
+	os.WriteFile(badCfg, []byte("name = \"bad\"\nmemory = \n"), 0o644)
+	if code, _, errw := run(env, "create", badCfg); code != exitConfig || !strings.Contains(errw, "bad.cfg") {
+		t.Fatalf("create of a malformed xl config through the daemon: exit %d (%s), want %d naming the file", code, errw, exitConfig)
+	}
+	if h := handedOff(); len(h) != 0 {
+		t.Fatalf("create of a malformed xl config through the daemon was handed off: %q", h)
+	}
+	// A config parsed here (create -n): the cgo goxl's.
+	if code, out, errw := run(env, "create", "-n", xlCfg); code != exitOK || !strings.Contains(out, "name g0") {
+		t.Fatalf("create -n of an xl config: exit %d\n%s%s", code, out, errw)
 	}
 	if h := handedOff(); len(h) == 0 || h[0] != "create" {
-		t.Fatalf("create of an xl config was not handed off: %q", h)
+		t.Fatalf("create -n of an xl config was not handed off: %q", h)
 	}
 	// Verbs through the daemon: no hand-off.
 	for _, args := range [][]string{{"--json", "list"}, {"pause", "g1"}, {"unpause", "g1"}, {"--json", "domid", "g1"}, {"destroy", "g1"}} {

@@ -37,6 +37,9 @@ func (b *localBackend) Config(ctx context.Context, ref string) (libxl.JSONConfig
 }
 
 func (b *localBackend) Create(ctx context.Context, cfg libxl.Config, opts CreateOptions) (driver.DomainSnapshot, error) {
+	if opts.Unparsed != nil {
+		return driver.DomainSnapshot{}, errUnparsedInProcess
+	}
 	d, err := b.doms.Create(ctx, cfg, driver.CreateOptions{Paused: opts.Paused})
 	if err != nil {
 		return driver.DomainSnapshot{}, err
@@ -45,6 +48,9 @@ func (b *localBackend) Create(ctx context.Context, cfg libxl.Config, opts Create
 }
 
 func (b *localBackend) Restore(ctx context.Context, path string, opts RestoreOptions) (driver.DomainSnapshot, error) {
+	if opts.Unparsed != nil {
+		return driver.DomainSnapshot{}, errUnparsedInProcess
+	}
 	d, err := b.doms.RestoreWith(ctx, path, opts.Config, driver.CreateOptions{Paused: opts.Paused})
 	if err != nil {
 		return driver.DomainSnapshot{}, err
@@ -146,3 +152,8 @@ func (b *localBackend) Close() error {
 	b.close()
 	return nil
 }
+
+// errUnparsedInProcess: an unparsed xl config comes only from a goxl
+// without cgo, which hands in-process mode to the cgo goxl; it never
+// reaches this backend.
+var errUnparsedInProcess = fmt.Errorf("goxl: an unparsed xl config in process: %w", libxl.ErrNotSupported)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -50,19 +51,20 @@ func abs(path string) (string, error) {
 // absConfig makes the file paths of a goxl config absolute, for the same
 // reason.
 func absConfig(cfg libxl.Config) libxl.Config {
-	c, ok := cfg.(*libxl.DomainConfig)
-	if !ok || c == nil {
+	dir, err := os.Getwd()
+	if err != nil {
 		return cfg
 	}
-	cp := *c
-	for _, p := range []*string{&cp.Kernel, &cp.Ramdisk} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			if a, err := filepath.Abs(*p); err == nil {
-				*p = a
-			}
-		}
+	return daemon.ResolvePaths(cfg, dir)
+}
+
+// encodeConfig puts a create's or restore's config on the wire: the
+// parsed config, or the text of an xl config this goxl could not parse.
+func encodeConfig(cfg libxl.Config, unparsed *daemon.WireConfig) (*daemon.WireConfig, error) {
+	if cfg == nil && unparsed != nil {
+		return unparsed, nil
 	}
-	return &cp
+	return daemon.EncodeConfig(absConfig(cfg))
 }
 
 func (b *remoteBackend) List(ctx context.Context) ([]libxl.DomainInfo, error) {
@@ -87,7 +89,7 @@ func (b *remoteBackend) Config(ctx context.Context, ref string) (libxl.JSONConfi
 
 func (b *remoteBackend) Create(ctx context.Context, cfg libxl.Config, opts CreateOptions) (driver.DomainSnapshot, error) {
 	var out driver.DomainSnapshot
-	w, err := daemon.EncodeConfig(absConfig(cfg))
+	w, err := encodeConfig(cfg, opts.Unparsed)
 	if err != nil {
 		return out, err
 	}
@@ -101,8 +103,8 @@ func (b *remoteBackend) Restore(ctx context.Context, path string, opts RestoreOp
 		return out, err
 	}
 	req := daemon.Request{Op: daemon.OpRestore, Path: p, Paused: opts.Paused}
-	if opts.Config != nil {
-		if req.Config, err = daemon.EncodeConfig(absConfig(opts.Config)); err != nil {
+	if opts.Config != nil || opts.Unparsed != nil {
+		if req.Config, err = encodeConfig(opts.Config, opts.Unparsed); err != nil {
 			return out, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goxl/goxl/driver"
+	"github.com/goxl/goxl/internal/daemon"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -367,15 +368,15 @@ func cmdRestore(e *env, p *parsed) error {
 		return err
 	}
 	var cfg libxl.Config
+	var unparsed *daemon.WireConfig
 	if len(p.args) == 2 {
-		c, err := loadConfig(p.args[0], nil)
-		if err != nil {
+		var err error
+		if cfg, unparsed, err = loadConfig(p.args[0], nil); err != nil {
 			return err
 		}
-		cfg = c
 	}
 	return e.withBackend(noResync, func(b Backend) error {
-		s, err := b.Restore(e.ctx, file, RestoreOptions{Config: cfg, Paused: p.flag("p"), NoMonitor: p.flag("e")})
+		s, err := b.Restore(e.ctx, file, RestoreOptions{Config: cfg, Unparsed: unparsed, Paused: p.flag("p"), NoMonitor: p.flag("e")})
 		if err != nil {
 			return err
 		}

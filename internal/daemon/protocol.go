@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/goxl/goxl/driver"
@@ -81,7 +82,9 @@ type Request struct {
 }
 
 // WireConfig is a domain config on the wire, in one of three formats:
-// "xl" (File and Text: an xl config file's text, parsed by the daemon),
+// "xl" (File and Text: an xl config file's text, its key=value overrides
+// appended, parsed by the daemon; the goxl built without cgo sends it so,
+// as it cannot parse xl configs itself),
 // "libxl-json" (JSON: a libxl_domain_config), or "goxl" (Goxl: goxl's
 // DomainConfig, as parsed by the CLI with its key=value overrides, and
 // UUID).
@@ -92,6 +95,28 @@ type WireConfig struct {
 	JSON   string              `json:"json,omitempty"`
 	Goxl   *libxl.DomainConfig `json:"goxl,omitempty"`
 	UUID   string              `json:"uuid,omitempty"`
+	// Dir is the client's working directory, for "xl": relative kernel
+	// and ramdisk paths are resolved against it, as xl resolves them
+	// against its own.
+	Dir string `json:"dir,omitempty"`
+}
+
+// ResolvePaths returns cfg with its relative kernel and ramdisk paths
+// made absolute against dir (a client's working directory: the daemon's
+// and a monitor's are not the user's). Other configs, and dir "", are
+// returned as they are.
+func ResolvePaths(cfg libxl.Config, dir string) libxl.Config {
+	c, ok := cfg.(*libxl.DomainConfig)
+	if !ok || c == nil || dir == "" {
+		return cfg
+	}
+	cp := *c
+	for _, p := range []*string{&cp.Kernel, &cp.Ramdisk} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return &cp
 }
 
 // EncodeConfig puts a config on the wire.
@@ -118,7 +143,13 @@ func (w *WireConfig) Decode() (libxl.Config, error) {
 	}
 	switch w.Format {
 	case "xl":
-		return ParseConfig(w.File, []byte(w.Text))
+		// The whole of the CLI's config loading: goxl's parser, then
+		// xl's for keys goxl does not map.
+		cfg, err := libxl.LoadConfig(w.File, []byte(w.Text), libxl.LoadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return ResolvePaths(cfg, w.Dir), nil
 	case "libxl-json":
 		return ParseConfig("", []byte(w.JSON))
 	case "goxl":

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/quick"
 
@@ -87,5 +89,29 @@ func normalize(v reflect.Value, n *int) {
 		if !v.IsNil() {
 			normalize(v.Elem(), n)
 		}
+	}
+}
+
+// An xl config sent as text (by the goxl built without cgo) is parsed by
+// the daemon with its overrides, and its relative kernel and ramdisk
+// paths are the client's: resolved against the client's directory, not
+// the daemon's.
+func TestXLConfigTextOnTheWire(t *testing.T) {
+	w := WireConfig{Format: "xl", File: "/home/u/g.cfg", Dir: "/home/u/guests",
+		Text: "name = \"g0\"\ntype = \"pv\"\nkernel = \"vmlinuz\"\nramdisk = \"/boot/initrd\"\nmemory = 64\n\nname=\"g1\"\n"}
+	cfg, err := w.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := cfg.(*libxl.DomainConfig)
+	if !ok {
+		t.Fatalf("decoded a %T", cfg)
+	}
+	if c.Name != "g1" || c.Kernel != "/home/u/guests/vmlinuz" || c.Ramdisk != "/boot/initrd" || c.MemoryMB != 64 {
+		t.Errorf("decoded %+v; want g1 (the override), kernel /home/u/guests/vmlinuz, ramdisk /boot/initrd, 64 MiB", c)
+	}
+	bad := WireConfig{Format: "xl", File: "/home/u/bad.cfg", Text: "name = \"bad\"\nmemory = \n"}
+	if _, err := bad.Decode(); !errors.Is(err, libxl.ErrConfig) || !strings.Contains(err.Error(), "bad.cfg") {
+		t.Errorf("malformed xl text: %v; want a config error naming bad.cfg", err)
 	}
 }

@@ -516,7 +516,9 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 		}
 		sum, err := cfg.Summary()
 		if err != nil {
-			return nil, err
+			// A config that parses but cannot be used (no name, a bad
+			// type) is a config error, as the CLI reports it.
+			return nil, asConfigError(req.Config.File, err)
 		}
 		w.progress("creating %s", sum.Name)
 		dom, err := d.keeper.Create(ctx, cfg, driver.CreateOptions{Paused: req.Paused})
@@ -721,4 +723,14 @@ func ParseConfig(file string, data []byte) (libxl.Config, error) {
 		return cfg, nil
 	}
 	return libxl.ParseXL(file, data)
+}
+
+// asConfigError makes err a config error of file unless it is one.
+func asConfigError(file string, err error) error {
+	var ce *libxl.ConfigError
+	var ces libxl.ConfigErrors
+	if errors.Is(err, libxl.ErrConfig) || errors.As(err, &ce) || errors.As(err, &ces) {
+		return err
+	}
+	return &libxl.ConfigError{File: file, Msg: err.Error()}
 }
