@@ -86,20 +86,9 @@ func (m *Domains) untilDead(ctx context.Context, ref string, request func(contex
 // published (a destroy, a restart's destroy, libxl's death), it was
 // saved, or a build replaced it.
 func waitDead(ctx context.Context, d *Domain, domid uint32) error {
-	for {
-		d.mu.Lock()
-		id, s, dead, ch := d.domid, d.state, d.deadDomID, d.changed
-		d.mu.Unlock()
-		switch {
-		case id != domid, dead == domid, s == StateDestroyed, s == StateSaved:
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return d.waitUntil(ctx, func() bool {
+		return d.domid != domid || d.deadDomID == domid || d.state == StateDestroyed || d.state == StateSaved
+	})
 }
 
 // RebootWith is Reboot with xl's -F, -w and -ww.
@@ -148,20 +137,13 @@ func (m *Domains) waitIncarnationGone(ctx context.Context, ref string) error {
 // waitLeft waits until incarnation domid of d stopped (shut off, crashed)
 // or was replaced (a restart built a new domid) or d is gone.
 func waitLeft(ctx context.Context, d *Domain, domid uint32) error {
-	for {
-		d.mu.Lock()
-		id, s, ch := d.domid, d.state, d.changed
-		d.mu.Unlock()
-		switch {
-		case id != domid, s == StateShutoff, s == StateCrashed, s == StateDestroyed, s == StateSaved, s == StateCreating:
-			return nil
+	return d.waitUntil(ctx, func() bool {
+		switch d.state {
+		case StateShutoff, StateCrashed, StateDestroyed, StateSaved, StateCreating:
+			return true
 		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+		return d.domid != domid
+	})
 }
 
 // WaitGone returns once the domain is destroyed or saved; restarts by

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -362,19 +363,28 @@ func (d *Domain) endIncarnationLocked(domid uint32) {
 
 // WaitState waits until the domain is in one of states.
 func (d *Domain) WaitState(ctx context.Context, states ...DomainState) (DomainState, error) {
+	var s DomainState
+	err := d.waitUntil(ctx, func() bool {
+		s = d.state
+		return slices.Contains(states, s)
+	})
+	return s, err
+}
+
+// waitUntil waits until done, called with d.mu held, reports true; it is
+// asked again after every wake-up (a state change or a death).
+func (d *Domain) waitUntil(ctx context.Context, done func() bool) error {
 	for {
 		d.mu.Lock()
-		s, ch := d.state, d.changed
+		ok, ch := done(), d.changed
 		d.mu.Unlock()
-		for _, want := range states {
-			if s == want {
-				return s, nil
-			}
+		if ok {
+			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return s, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
