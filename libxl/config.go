@@ -318,6 +318,18 @@ func (e *ConfigError) Is(target error) bool {
 	return false
 }
 
+// AsConfigError returns err unchanged if it already matches ErrConfig,
+// and otherwise a ConfigError of file with err's message. It is for the
+// errors of using a config rather than parsing it (Summary's "no name",
+// a bad type), which the CLI and the daemon report as config errors all
+// the same; nil stays nil.
+func AsConfigError(file string, err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	return &ConfigError{File: file, Msg: err.Error()}
+}
+
 // ConfigErrors is several ConfigErrors, in line order.
 type ConfigErrors []*ConfigError
 

@@ -137,3 +137,23 @@ func TestDomainInfoState(t *testing.T) {
 		t.Fatal(d.State())
 	}
 }
+
+func TestAsConfigError(t *testing.T) {
+	if AsConfigError("a.cfg", nil) != nil {
+		t.Fatal("nil became an error")
+	}
+	syntax := &ConfigError{Kind: ConfigSyntax, File: "a.cfg", Line: 3, Msg: "unterminated string"}
+	if got := AsConfigError("b.cfg", syntax); got != error(syntax) {
+		t.Fatalf("a config error was rewrapped: %v", got)
+	}
+	several := ConfigErrors{syntax, {Kind: ConfigUnknownKey, File: "a.cfg", Key: "bogus"}}
+	if got := AsConfigError("b.cfg", several); !reflect.DeepEqual(got, error(several)) {
+		t.Fatalf("config errors were rewrapped: %v", got)
+	}
+	plain := errors.New("domain config has no name")
+	got := AsConfigError("c.cfg", plain)
+	var ce *ConfigError
+	if !errors.Is(got, ErrConfig) || !errors.As(got, &ce) || ce.File != "c.cfg" || ce.Msg != plain.Error() {
+		t.Fatalf("a plain error became %#v", got)
+	}
+}

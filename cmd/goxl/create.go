@@ -94,12 +94,10 @@ func checkedConfig(name string, cfg libxl.Config, err error) (libxl.Config, erro
 	if err == nil {
 		return cfg, nil
 	}
-	var ce *libxl.ConfigError
-	var ces libxl.ConfigErrors
-	if errors.Is(err, libxl.ErrConfig) || errors.As(err, &ce) || errors.As(err, &ces) || errors.Is(err, libxl.ErrNotSupported) {
+	if errors.Is(err, libxl.ErrNotSupported) {
 		return nil, err
 	}
-	return nil, &libxl.ConfigError{File: name, Msg: err.Error()}
+	return nil, libxl.AsConfigError(name, err)
 }
 
 func cmdCreate(e *env, p *parsed) error {

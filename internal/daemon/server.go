@@ -518,7 +518,7 @@ func (d *Daemon) dispatch(ctx context.Context, req *Request, w *responder) (any,
 		if err != nil {
 			// A config that parses but cannot be used (no name, a bad
 			// type) is a config error, as the CLI reports it.
-			return nil, asConfigError(req.Config.File, err)
+			return nil, libxl.AsConfigError(req.Config.File, err)
 		}
 		w.progress("creating %s", sum.Name)
 		dom, err := d.keeper.Create(ctx, cfg, driver.CreateOptions{Paused: req.Paused})
@@ -723,14 +723,4 @@ func ParseConfig(file string, data []byte) (libxl.Config, error) {
 		return cfg, nil
 	}
 	return libxl.ParseXL(file, data)
-}
-
-// asConfigError makes err a config error of file unless it is one.
-func asConfigError(file string, err error) error {
-	var ce *libxl.ConfigError
-	var ces libxl.ConfigErrors
-	if errors.Is(err, libxl.ErrConfig) || errors.As(err, &ce) || errors.As(err, &ces) {
-		return err
-	}
-	return &libxl.ConfigError{File: file, Msg: err.Error()}
 }
