@@ -423,3 +423,62 @@ func TestBeginRefusesAfterClose(t *testing.T) {
 	}
 	require.ErrorIs(t, err, ErrDriverClosed, "an operation was admitted after Close")
 }
+
+// The soak's hang on real Xen (tests/integration TestSoakCreateDestroy):
+// a destroy on the shared ctx forks libxl's destroyer child while another
+// goroutine opens or closes a per-operation ctx, which holds xentoolcore's
+// process-wide handle lock; the child inherits the lock held and waits
+// for it forever, and so does the destroy. The model holds that lock in
+// ctx alloc and free for a while and reports a child forked under it
+// (ChildInheritedHandlesLock). libxl.New and Close make alloc and free
+// exclusive with fork (libxl/forkguard.c).
+func TestDestroyForksWhileCtxsOpenAndClose(t *testing.T) {
+	freshModelHost(t)
+	base := leakcheck.Take()
+	libxlmodel.SetHandlesLockHold(300 * time.Microsecond)
+	defer libxlmodel.SetHandlesLockHold(0)
+	libxlmodel.SetDestroyChildDelay(0)
+	defer libxlmodel.SetDestroyChildDelay(-1)
+	d := newModelDriver(t, libxlmodel.Mode417)
+	m, err := NewDomains(d, DomainsOptions{PerOperationCtx: true, ResyncInterval: -1})
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		n := 0
+		defer func() { churned <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := d.OpenCtx()
+			if err != nil {
+				t.Errorf("open: %v", err)
+				return
+			}
+			c.Close()
+			n++
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const cycles = 150
+	for i := 0; i < cycles; i++ {
+		name := fmt.Sprintf("fork%d", i)
+		_, err := m.Create(ctx, modelGuest(name), CreateOptions{})
+		require.NoError(t, err)
+		require.NoError(t, m.Destroy(ctx, name), "destroy %d", i)
+	}
+	close(stop)
+	n := <-churned
+	t.Logf("%d destroys (each forks a child) beside %d ctx opens and closes", cycles, n)
+	require.Greater(t, n, cycles, "the ctx churn did not overlap the destroys")
+	requireNoViolations(t)
+	require.NoError(t, m.Close())
+	require.NoError(t, d.Close())
+	requireNoFakeDomains(t, "after the destroys")
+	base.Check(t, 5*time.Second)
+}

@@ -112,7 +112,7 @@ func New(opts Options) (*Ctx, error) {
 	c.loggerToken = loggerToken
 
 	var raw *C.libxl_ctx
-	if rc := C.libxl_ctx_alloc(&raw, C.LIBXL_VERSION, 0, c.logger); rc != 0 {
+	if rc := C.goxl_ctx_alloc(&raw, C.LIBXL_VERSION, 0, c.logger); rc != 0 {
 		c.releaseLogger()
 		return nil, fmt.Errorf("libxl_ctx_alloc: %w (is this a Xen dom0 with xenstored running and /proc/xen mounted?)", Error(rc))
 	}
@@ -122,7 +122,7 @@ func New(opts Options) (*Ctx, error) {
 	if c.version.Is42Unfixed() {
 		switch resolveXen42(opts.Xen42, C.goxl_libxl_has_osevent_fix() != 0) {
 		case Xen42Refuse:
-			C.libxl_ctx_free(raw)
+			C.goxl_ctx_free(raw)
 			c.releaseLogger()
 			return nil, fmt.Errorf("libxl %s: %w", c.version, ErrUnpatched42)
 		case Xen42Serialised:
@@ -476,7 +476,7 @@ func (c *Ctx) close() error {
 	}
 	c.mu.Unlock()
 	c.lockSerial(serialAPI)
-	C.libxl_ctx_free(c.raw)
+	C.goxl_ctx_free(c.raw)
 	c.unlockSerial(serialAPI)
 
 	c.userToken.Release()

@@ -10,6 +10,12 @@
 #include <libxl_event.h>
 #include "compat42.h"
 
+/* libxl_ctx_alloc and libxl_ctx_free, exclusive with every fork of the
+ * process (forkguard.c says why). */
+int goxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags,
+                   xentoollog_logger *lg);
+int goxl_ctx_free(libxl_ctx *ctx);
+
 /* libxl keeps this pointer for the ctx's life: static storage. */
 static const libxl_childproc_hooks goxl_childproc_mainloop = {
     .chldowner = libxl_sigchld_owner_mainloop,

@@ -37,3 +37,13 @@ func SetDestroyChildDelay(d time.Duration) {
 	}
 	C.libxlmodel_set_destroy_child_us(C.int(us))
 }
+
+// SetHandlesLockHold models xentoolcore's process-wide handle lock:
+// libxl_ctx_alloc and libxl_ctx_free hold it for d, and the child that
+// destroy forks takes it as xc_interface_open does. A child forked while
+// another thread holds it gives up after a second and is reported as
+// ChildInheritedHandlesLock (on real Xen it would wait forever, and the
+// destroy with it). d <= 0, the default, leaves the lock out.
+func SetHandlesLockHold(d time.Duration) {
+	C.libxlmodel_set_handles_lock_hold_us(C.int(d / time.Microsecond))
+}

@@ -18,6 +18,8 @@
 
 #include "model.h"
 
+static void hold_handles_lock(void); /* xentoolcore's handle lock, below */
+
 /* Sources: libxl-contract.md section 3 and xen-patches/README, section
  * "Semantics for a C model of libxl": the patched 4.2 hands out pooled
  * slots, checks and ignores late calls, and cancels with
@@ -331,6 +333,7 @@ int libxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags, xentoollog_lo
     if (version != LIBXL_VERSION)
         return ERROR_VERSION;
     model_watchdog_start();
+    hold_handles_lock();
     c = model_ctx_slab_alloc();
     if (!c)
         return ERROR_NOMEM;
@@ -393,6 +396,7 @@ int libxl_ctx_free(libxl_ctx *p)
     c = model_ctx_pin(p, "libxl_ctx_free", LIBXLMODEL_V_API_MISUSE);
     if (!c)
         return ERROR_INVAL;
+    hold_handles_lock();
     model_egc_init(&egc, c);
     model_ctx_lock(c);
     model_ctx_unpin(c);
@@ -513,6 +517,47 @@ void libxl_childproc_setmode(libxl_ctx *p, const libxl_childproc_hooks *hooks, v
     model_ctx_unlock(c);
 }
 
+/* ---- xentoolcore's handle lock ----
+ *
+ * Xen's libraries register every open handle in one process-wide list
+ * under one mutex, with no fork handler. libxl_ctx_alloc and
+ * libxl_ctx_free take it (opening and closing the ctx's handles), and
+ * the child that libxl's destroy forks takes it again in
+ * xc_interface_open. A fork while another thread holds it leaves the
+ * child waiting forever. The model holds it for handles_hold_us in alloc
+ * and free, to widen that window, and its child gives up after a second
+ * with CHILD_HANDLES_LOCK_EXIT, which the parent reports as a violation
+ * instead of hanging. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handles_hold_us;
+#define CHILD_HANDLES_LOCK_EXIT 117
+
+void libxlmodel_set_handles_lock_hold_us(int us) { __atomic_store_n(&handles_hold_us, us, __ATOMIC_RELAXED); }
+
+static void hold_handles_lock(void)
+{
+    int us = __atomic_load_n(&handles_hold_us, __ATOMIC_RELAXED);
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+    if (us <= 0)
+        return;
+    pthread_mutex_lock(&handles_lock);
+    nanosleep(&ts, NULL);
+    pthread_mutex_unlock(&handles_lock);
+}
+
+/* In a forked child: xc_interface_open's registration. */
+static void child_open_handle(void)
+{
+    struct timespec deadline;
+    if (__atomic_load_n(&handles_hold_us, __ATOMIC_RELAXED) <= 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    if (pthread_mutex_timedlock(&handles_lock, &deadline) != 0)
+        _exit(CHILD_HANDLES_LOCK_EXIT);
+    pthread_mutex_unlock(&handles_lock);
+}
+
 bool model_children_mainloop(model_ctx *ctx)
 {
     return ctx->child_hooks && ctx->child_hooks->chldowner == libxl_sigchld_owner_mainloop;
@@ -536,6 +581,7 @@ pid_t model_child_fork(model_ctx *ctx, int sleep_us, int exit_code,
         /* A copy of a multi-threaded process: async-signal-safe calls
          * only, and _exit (no atexit handlers, no sanitizer reports). */
         struct timespec ts = {.tv_sec = sleep_us / 1000000, .tv_nsec = (long)(sleep_us % 1000000) * 1000};
+        child_open_handle();
         if (sleep_us > 0)
             nanosleep(&ts, NULL);
         _exit(exit_code);
@@ -559,6 +605,11 @@ static void child_reaped(model_egc *egc, model_ctx *c, model_child *ch, int stat
             break;
         }
     MODEL_COUNT(children_reaped);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_HANDLES_LOCK_EXIT)
+        model_violation(LIBXLMODEL_V_CHILD_INHERITED_HANDLES_LOCK, c, NULL,
+                        "child %d was forked while another thread held xentoolcore's handle lock "
+                        "(a ctx was being allocated or freed): on real Xen it never exits",
+                        (int)ch->pid);
     ch->exited(egc, ch, status);
     free(ch);
 }

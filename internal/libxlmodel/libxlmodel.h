@@ -57,6 +57,11 @@ typedef enum {
     /* waitpid on one of libxl's children found none: another waiter of
      * the process reaped it (libxl: an event-loop disaster). */
     LIBXLMODEL_V_CHILD_STOLEN,
+    /* A forked child found xentoolcore's handle lock held: a thread of
+     * the parent was opening or closing a ctx at the fork. On real Xen
+     * the destroyer child waits for that lock forever, and so does the
+     * destroy (libxlmodel_set_handles_lock_hold_us). */
+    LIBXLMODEL_V_CHILD_INHERITED_HANDLES_LOCK,
     LIBXLMODEL_V_COUNT
 } libxlmodel_violation_kind;
 
@@ -239,6 +244,10 @@ int libxlmodel_hold_fd(libxl_ctx *ctx);
 /* How long the child that libxl_domain_destroy forks (Mode417, mainloop
  * SIGCHLD mode) lives before it exits; < 0 restores the default, 1-2 ms. */
 void libxlmodel_set_destroy_child_us(int us);
+/* Models xentoolcore's process-wide handle lock: libxl_ctx_alloc and
+ * libxl_ctx_free hold it for us microseconds, and destroy's child takes
+ * it as xc_interface_open does. 0 (the default) leaves it out. */
+void libxlmodel_set_handles_lock_hold_us(int us);
 
 /* ---- Reference application loop (refloop.c) ---- */
 

@@ -106,6 +106,7 @@ const (
 	CtxFreeWithRegistrations     ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS
 	CtxFreeWithChildren          ViolationKind = C.LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN
 	ChildStolen                  ViolationKind = C.LIBXLMODEL_V_CHILD_STOLEN
+	ChildInheritedHandlesLock    ViolationKind = C.LIBXLMODEL_V_CHILD_INHERITED_HANDLES_LOCK
 	NumViolationKinds                          = int(C.LIBXLMODEL_V_COUNT)
 )
 

@@ -59,6 +59,7 @@ static const char *const violation_names[LIBXLMODEL_V_COUNT] = {
     [LIBXLMODEL_V_CTX_FREE_WITH_REGISTRATIONS] = "ctx_free_with_registrations",
     [LIBXLMODEL_V_CTX_FREE_WITH_CHILDREN] = "ctx_free_with_children",
     [LIBXLMODEL_V_CHILD_STOLEN] = "child_stolen",
+    [LIBXLMODEL_V_CHILD_INHERITED_HANDLES_LOCK] = "child_inherited_handles_lock",
 };
 
 const char *libxlmodel_violation_name(int kind)
