@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/goxl/goxl/driver"
 	"github.com/goxl/goxl/driver/eventloop"
 	"github.com/goxl/goxl/internal/osevent"
+	"github.com/goxl/goxl/internal/threaddump"
 	"github.com/goxl/goxl/libxl"
 )
 
@@ -348,4 +350,148 @@ func TestSoakCreateDestroy(t *testing.T) {
 		t.Errorf("RSS grew by %d KiB over %d cycles", rss-baseRSS, cycles)
 	}
 	e.checkHooks("soak")
+}
+
+// TestCtxChurnWhileWatchEventsArrive closes ctxs while xenstore watch
+// events are on their way to them. Each libxl ctx has its own xenstore
+// handle, whose reader thread (created by libxenstore at the first watch)
+// queues events; libxl_ctx_free cancels and joins that thread. Per-
+// operation ctxs (the daemon's and the suite's mode) go through this on
+// every create, save and restore. Watch events come from a writer that
+// rewrites the eject node of a disk-eject watch without pause (a value
+// that is not "eject", so libxl's callback does nothing else), and from
+// the initial event of every @releaseDomain watch.
+//
+// It fails on a hang (a close that never returns: the per-close limit),
+// a crash (the process dies; threaddump prints the aborting C stack),
+// an fd or goroutine left behind, or hook-contract violations.
+func TestCtxChurnWhileWatchEventsArrive(t *testing.T) {
+	e := setup(t)
+	const front = "/local/domain/0/device/vbd/51712"
+	xs := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	xs("xenstore-write", front+"/dev", "xvda", front+"/eject", "n")
+	t.Cleanup(func() { exec.Command("xenstore-rm", "/local/domain/0/device/vbd").Run() })
+
+	// Twenty writes per exec keep events in flight all the time. Five
+	// hundred (one transaction) overwhelmed oxenstored 4.17 once ctxs
+	// churned beside it: it ran at full CPU and answered no connection
+	// for over a minute. Three long-lived ctxs under that flood were
+	// answered within 2.6 s, so we read it as xenstored's limit.
+	const writesPerExec = 20
+	stopWriter := make(chan struct{})
+	writerDone := make(chan int)
+	go func() {
+		writes := 0
+		for {
+			select {
+			case <-stopWriter:
+				writerDone <- writes
+				return
+			default:
+			}
+			// One exec writes the node many times: each write is a watch
+			// event for every ctx alive.
+			args := make([]string, 0, 2*writesPerExec)
+			for k := 0; k < writesPerExec; k++ {
+				args = append(args, front+"/eject", strconv.Itoa(k%2))
+			}
+			if exec.Command("xenstore-write", args...).Run() == nil {
+				writes += writesPerExec
+			}
+		}
+	}()
+
+	baseFD, baseG := countFDs(), runtime.NumGoroutine()
+	iterations := 150
+	if n, err := strconv.Atoi(os.Getenv("GOXL_CHURN_ITERATIONS")); err == nil && n > 0 {
+		iterations = n
+	}
+	const workers = 3
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < iterations; i++ {
+				if err := churnOnce(e.drv, i); err != nil {
+					errs <- fmt.Errorf("worker %d, iteration %d: %w", w, i, err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stopWriter)
+	writes := <-writerDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d ctxs opened and closed with watches enabled, under %d writes to a watched node", workers*iterations, writes)
+	if writes == 0 {
+		t.Fatal("the xenstore writer never wrote: no watch events were in flight")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for (countFDs() > baseFD || runtime.NumGoroutine() > baseG) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fd := countFDs(); fd > baseFD {
+		t.Errorf("fds after the churn: %d, baseline %d", fd, baseFD)
+	}
+	if g := runtime.NumGoroutine(); g > baseG {
+		t.Errorf("goroutines after the churn: %d, baseline %d", g, baseG)
+	}
+	e.checkHooks("churn")
+}
+
+// churnOnce opens a ctx, enables a disk-eject watch (whose node the writer
+// keeps changing) and a death watch, lets a few events arrive, and closes
+// the ctx, on a different schedule each time (iteration i). Neither watch
+// makes an event for the subscriber (dom0 does not die, the node never
+// says "eject"): the events are libxl's own, on the xenstore handle.
+func churnOnce(drv *driver.Driver, i int) error {
+	// A close that never returns ends the process with every thread's C
+	// stack: the test cannot time it out from here.
+	stuck := time.AfterFunc(time.Minute, func() {
+		threaddump.DumpAllThreads(os.Stderr, "a ctx is stuck")
+		dumpXenstored()
+		dumpChildren()
+		panic(fmt.Sprintf("iteration %d: a ctx with watches has not closed after a minute", i))
+	})
+	defer stuck.Stop()
+	c, err := drv.OpenCtx()
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	eject, err := c.WatchDiskEject(0, "xvda", libxl.WatchOptions{})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("disk eject watch: %w", err)
+	}
+	death, err := c.WatchDomainDeath(0, libxl.WatchOptions{})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("death watch: %w", err)
+	}
+	// 0 to 3 ms: from "the reader thread has just started" to "events
+	// are queued and being delivered".
+	time.Sleep(time.Duration(i%7) * 500 * time.Microsecond)
+	if err := c.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	for _, sub := range []*libxl.Subscription{eject, death} {
+		for range sub.C() {
+		}
+		if err := sub.Err(); !errors.Is(err, libxl.ErrClosed) {
+			return fmt.Errorf("a subscription ended with %v, want ErrClosed", err)
+		}
+	}
+	return nil
 }
