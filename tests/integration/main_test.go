@@ -98,7 +98,42 @@ func dumpChildren() {
 				state += " " + strings.Join(strings.Fields(line), " ")
 			}
 		}
-		fmt.Fprintf(os.Stderr, "child %s (%s):%s wchan=%s syscall=%s\nkernel stack:\n%s\n",
-			p.Name(), read("cmdline"), state, read("wchan"), read("syscall"), read("stack"))
+		syscall := read("syscall")
+		fmt.Fprintf(os.Stderr, "child %s (%s):%s wchan=%s syscall=%s%s\nkernel stack:\n%s\n",
+			p.Name(), read("cmdline"), state, read("wchan"), syscall, futexOwner(p.Name(), syscall), read("stack"))
 	}
+}
+
+// futexOwner names the mapping (the library's file) that holds the word a
+// process waits on in futex(2), given its /proc/PID/syscall line: a
+// forked child waiting on a lock it inherited held shows whose lock.
+func futexOwner(pid, syscallLine string) string {
+	f := strings.Fields(syscallLine)
+	if len(f) < 2 || f[0] != "202" {
+		return ""
+	}
+	addr, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+	if err != nil {
+		return ""
+	}
+	maps, err := os.ReadFile("/proc/" + pid + "/maps")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		m := strings.Fields(line)
+		if len(m) == 0 {
+			continue
+		}
+		lo, hi, ok := strings.Cut(m[0], "-")
+		if !ok {
+			continue
+		}
+		l, err1 := strconv.ParseUint(lo, 16, 64)
+		h, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 == nil && err2 == nil && addr >= l && addr < h {
+			return " (futex word in: " + strings.Join(m[1:], " ") + ")"
+		}
+	}
+	return ""
 }
