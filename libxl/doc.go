@@ -107,17 +107,18 @@
 //   - Long calls (domain create builds the domain for seconds inside the
 //     initiating call) run on the caller's goroutine, never the loop's.
 //   - Forks: libxl forks children inside its calls (domain destroy's
-//     destroyer opens a xc_interface in the child), and Xen's libraries
-//     guard their list of open handles with one process-wide mutex that
-//     has no fork handler. New and Close run libxl_ctx_alloc and
-//     libxl_ctx_free under a process-wide guard that a pthread_atfork
-//     handler also takes, so no fork happens while one ctx is set up or
-//     torn down beside it, and the child never inherits that mutex held
-//     (forkguard.c). A handle libxl opens lazily inside an operation is
-//     outside the guard.
+//     destroyer opens a xc_interface in the child). Xen's libraries keep
+//     two process-wide mutexes without fork handlers, xentoolcore's
+//     handle list and libxencall's buffer cache, and with several ctxs
+//     libxl runs on several threads at once, so a fork can copy one of
+//     them held, and the child then waits forever. goxl wraps the
+//     library entry points that take them, and libxl_ctx_alloc and
+//     libxl_ctx_free, in a guard that a pthread_atfork handler holds
+//     exclusively across each fork (forkguard.c).
 //
 // Process locks: the fork guard (forkguard.c) is taken before libxl's own
-// fork lock and only around libxl_ctx_alloc, libxl_ctx_free and fork.
+// fork lock: shared around libxl_ctx_alloc, libxl_ctx_free and the
+// wrapped library functions, exclusively across a fork.
 //
 // Ctx locks: mu (admission counts, state, logger) is a leaf, never held
 // while calling libxl or user code. serial exists only in Xen42Serialised

@@ -1,58 +1,122 @@
 //go:build cgo
 
-/* forkguard.c: libxl's forked children and the handles of other ctxs.
+/* forkguard.c: libxl's forked children and the other threads' locks.
  *
  * libxl forks children inside its calls: the domain destroyer (which
  * opens a xc_interface and calls xc_domain_destroy), device scripts, the
  * bootloader. A child of a multithreaded process inherits every lock as
- * it was at the fork, with the threads that held them gone. Xen's
- * libraries keep one process-wide mutex, xentoolcore's list of open
- * handles, taken by every handle open and close; the destroyer's
- * xc_interface_open takes it in the child. If another thread was opening
- * or closing a ctx at the moment of the fork (goxl's per-operation ctxs
- * do that all the time), the child waits for that mutex forever, and
- * the destroy waits forever for the child: on real Xen, a soak of 800
- * create/destroy cycles on two goroutines hung this way.
+ * it was at the fork, with the threads that held them gone. Two
+ * process-wide mutexes of Xen's libraries have no fork handler, and the
+ * destroyer takes both in the child:
+ *   - xentoolcore's list of open handles (every handle open and close);
+ *   - libxencall's hypercall buffer cache (nearly every hypercall).
+ * If another thread held one at the moment of the fork, the child waits
+ * for it forever, and the destroy waits forever for the child. xl and
+ * libvirt never meet it: one ctx, and libxl's ctx lock lets only one
+ * thread into libxl at a time. goxl's per-operation ctxs run libxl on
+ * several threads at once: on real Xen, 800 create/destroy cycles on two
+ * goroutines hung this way twice in two runs, the child blocked in
+ * futex(2) on a word in libxencall's data.
  *
- * xl and libvirt never meet it: they allocate their ctx once. goxl
- * makes libxl_ctx_alloc and libxl_ctx_free exclusive with fork: both run
- * under handles_guard, and a pthread_atfork prepare handler takes it too,
- * so that a fork waits until no ctx is being set up or torn down, and no
- * set-up or tear-down starts until the fork is done.
+ * The guard is a reader-writer lock. A thread holds it shared while it is
+ * inside a library function that takes one of those mutexes, and inside
+ * libxl_ctx_alloc and libxl_ctx_free; a pthread_atfork prepare handler
+ * holds it exclusively across the fork. So no fork happens while any
+ * thread holds either mutex, and the child finds both free.
  *
- * Lock order: handles_guard before libxl's own fork lock. libxl_ctx_alloc
- * takes libxl's fork lock (libxl__atfork_init) while it holds
- * handles_guard, so the prepare handler must take handles_guard first.
- * Prepare handlers run in the reverse order of registration, and libxl
- * registers its own in the first libxl_ctx_alloc; goxl registers after
- * that alloc returns, before any ctx exists that could fork.
+ * How the library functions are wrapped: this file defines functions of
+ * the same names (xentoolcore__register_active_handle, ...,
+ * xencall_free_buffer). The linker exports an executable's definition of
+ * a symbol that a shared library of the link references, and the dynamic
+ * linker then binds the libraries' calls to it, since the executable
+ * comes first in symbol lookup (TestForkGuardWrapsTheLibraries checks
+ * both on every build that links libxenlight). Each takes the guard shared and
+ * calls the library's own function (dlsym RTLD_NEXT). Calls inside one
+ * library that do not go through its PLT are not seen, which is why
+ * every entry point that reaches the mutexes is wrapped, not the inner
+ * functions.
  *
- * What this does not cover: a handle that libxl opens lazily inside an
- * operation (the event-channel handle of a save's suspend) is still
- * registered with xentoolcore outside the guard. */
+ * Lock order: the guard comes before libxl's own fork lock. libxl's
+ * prepare handler takes that lock; libxl registers it in the first
+ * libxl_ctx_alloc, and goxl registers its own after that alloc returns,
+ * so goxl's runs first (prepare handlers run in the reverse order of
+ * registration), before any ctx exists that could fork. A thread never
+ * waits for anything while it holds the guard shared but the mutexes
+ * themselves, mmap and ioctl: the writer always gets it.
+ *
+ * The guard is writer-preferring, so a fork is not starved by a stream of
+ * hypercalls; a thread's nested entries (a wrapped function that calls
+ * another through the PLT) take it once, by a per-thread depth. */
 
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
-#include "helpers.h"
+#include <stddef.h>
+#include <libxl.h>
 
-static pthread_mutex_t handles_guard = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t guard;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static __thread int guard_depth;
 
-static void guard_lock(void) { pthread_mutex_lock(&handles_guard); }
-static void guard_unlock(void) { pthread_mutex_unlock(&handles_guard); }
+/* The libraries' own functions, found once, in guard_init: never by a
+ * dlsym in a forked child. NULL where a library is not linked (the
+ * contract model's build), and then nothing calls the wrapper. */
+static void (*next_xentoolcore__register_active_handle)(void *);
+static void (*next_xentoolcore__deregister_active_handle)(void *);
+static void *(*next_xencall_alloc_buffer_pages)(void *, size_t);
+static void (*next_xencall_free_buffer_pages)(void *, void *, size_t);
+static void *(*next_xencall_alloc_buffer)(void *, size_t);
+static void (*next_xencall_free_buffer)(void *, void *);
+static int (*next_xencall_close)(void *);
+
+static void guard_init(void)
+{
+    next_xentoolcore__register_active_handle = (void (*)(void *))dlsym(RTLD_NEXT, "xentoolcore__register_active_handle");
+    next_xentoolcore__deregister_active_handle = (void (*)(void *))dlsym(RTLD_NEXT, "xentoolcore__deregister_active_handle");
+    next_xencall_alloc_buffer_pages = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "xencall_alloc_buffer_pages");
+    next_xencall_free_buffer_pages = (void (*)(void *, void *, size_t))dlsym(RTLD_NEXT, "xencall_free_buffer_pages");
+    next_xencall_alloc_buffer = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "xencall_alloc_buffer");
+    next_xencall_free_buffer = (void (*)(void *, void *))dlsym(RTLD_NEXT, "xencall_free_buffer");
+    next_xencall_close = (int (*)(void *))dlsym(RTLD_NEXT, "xencall_close");
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&guard, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
+static void guard_enter(void)
+{
+    pthread_once(&guard_once, guard_init);
+    if (guard_depth++ == 0)
+        pthread_rwlock_rdlock(&guard);
+}
+
+static void guard_leave(void)
+{
+    if (--guard_depth == 0)
+        pthread_rwlock_unlock(&guard);
+}
+
+static void fork_prepare(void) { pthread_rwlock_wrlock(&guard); }
+
+/* In the child the forking thread still owns the lock: it is its only
+ * thread, so unlocking is the right release there too. */
+static void fork_done(void) { pthread_rwlock_unlock(&guard); }
 
 static void register_atfork(void)
 {
-    /* The child is single-threaded and the forking thread owns the
-     * mutex there too, so unlocking is the right release in both. */
-    pthread_atfork(guard_lock, guard_unlock, guard_unlock);
+    pthread_once(&guard_once, guard_init);
+    pthread_atfork(fork_prepare, fork_done, fork_done);
 }
 
 int goxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags,
                    xentoollog_logger *lg)
 {
-    guard_lock();
+    guard_enter();
     int rc = libxl_ctx_alloc(pctx, version, flags, lg);
-    guard_unlock();
+    guard_leave();
     if (rc == 0)
         pthread_once(&atfork_once, register_atfork);
     return rc;
@@ -60,8 +124,73 @@ int goxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags,
 
 int goxl_ctx_free(libxl_ctx *ctx)
 {
-    guard_lock();
+    guard_enter();
     int rc = libxl_ctx_free(ctx);
-    guard_unlock();
+    guard_leave();
     return rc;
+}
+
+/* ---- the wrapped library functions ----
+ * Types are opaque here: only pointers pass through. */
+
+void xentoolcore__register_active_handle(void *ah)
+{
+    guard_enter();
+    next_xentoolcore__register_active_handle(ah);
+    guard_leave();
+}
+
+void xentoolcore__deregister_active_handle(void *ah)
+{
+    guard_enter();
+    next_xentoolcore__deregister_active_handle(ah);
+    guard_leave();
+}
+
+void *xencall_alloc_buffer_pages(void *xcall, size_t nr_pages)
+{
+    guard_enter();
+    void *p = next_xencall_alloc_buffer_pages(xcall, nr_pages);
+    guard_leave();
+    return p;
+}
+
+void xencall_free_buffer_pages(void *xcall, void *p, size_t nr_pages)
+{
+    guard_enter();
+    next_xencall_free_buffer_pages(xcall, p, nr_pages);
+    guard_leave();
+}
+
+void *xencall_alloc_buffer(void *xcall, size_t size)
+{
+    guard_enter();
+    void *p = next_xencall_alloc_buffer(xcall, size);
+    guard_leave();
+    return p;
+}
+
+void xencall_free_buffer(void *xcall, void *p)
+{
+    guard_enter();
+    next_xencall_free_buffer(xcall, p);
+    guard_leave();
+}
+
+int xencall_close(void *xcall)
+{
+    guard_enter();
+    int rc = next_xencall_close(xcall);
+    guard_leave();
+    return rc;
+}
+
+/* For tests: whether the libraries' calls reach the wrappers above (the
+ * binary exports them, and the dynamic linker bound them first). */
+int goxl_forkguard_interposed(void)
+{
+    void *p = dlsym(RTLD_DEFAULT, "xencall_alloc_buffer_pages");
+    void *q = dlsym(RTLD_DEFAULT, "xentoolcore__register_active_handle");
+    return p == (void *)xencall_alloc_buffer_pages &&
+           q == (void *)xentoolcore__register_active_handle;
 }
