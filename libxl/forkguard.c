@@ -70,6 +70,15 @@ static void *(*next_xencall_alloc_buffer)(void *, size_t);
 static void (*next_xencall_free_buffer)(void *, void *);
 static int (*next_xencall_close)(void *);
 
+static void guard_init_lock(void)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&guard, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
 static void guard_init(void)
 {
     next_xentoolcore__register_active_handle = (void (*)(void *))dlsym(RTLD_NEXT, "xentoolcore__register_active_handle");
@@ -79,11 +88,7 @@ static void guard_init(void)
     next_xencall_alloc_buffer = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "xencall_alloc_buffer");
     next_xencall_free_buffer = (void (*)(void *, void *))dlsym(RTLD_NEXT, "xencall_free_buffer");
     next_xencall_close = (int (*)(void *))dlsym(RTLD_NEXT, "xencall_close");
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&guard, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    guard_init_lock();
 }
 
 static void guard_enter(void)
@@ -101,14 +106,23 @@ static void guard_leave(void)
 
 static void fork_prepare(void) { pthread_rwlock_wrlock(&guard); }
 
-/* In the child the forking thread still owns the lock: it is its only
- * thread, so unlocking is the right release there too. */
-static void fork_done(void) { pthread_rwlock_unlock(&guard); }
+static void fork_parent(void) { pthread_rwlock_unlock(&guard); }
+
+/* In the child an unlock is not enough: the lock still records the
+ * parent's readers that were waiting at the fork (writer preference), and
+ * the child's first reader waits for them forever (seen on real Xen: the
+ * destroyer child in futex(2) on this lock). The child is single-threaded:
+ * start it afresh. */
+static void fork_child(void)
+{
+    guard_depth = 0;
+    guard_init_lock();
+}
 
 static void register_atfork(void)
 {
     pthread_once(&guard_once, guard_init);
-    pthread_atfork(fork_prepare, fork_done, fork_done);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 int goxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags,
