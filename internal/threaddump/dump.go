@@ -23,7 +23,7 @@ func DumpAllThreads(w io.Writer, why string) {
 	for _, tid := range tids {
 		fmt.Fprintf(w, "threaddump: thread %d %s\n", tid, kernelView(tid))
 	}
-	fmt.Fprintf(w, "threaddump: fds %s\n", openFDs())
+	fmt.Fprintf(w, "threaddump: fds %s\n", OpenFDs("/proc/self"))
 	if Supported && DumpSignal != 0 {
 		pid := os.Getpid()
 		for _, tid := range tids {
@@ -59,13 +59,7 @@ func threadIDs() []int {
 // be walked.
 func kernelView(tid int) string {
 	dir := filepath.Join("/proc/self/task", strconv.Itoa(tid))
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return "?"
-		}
-		return strings.TrimSpace(string(b))
-	}
+	read := func(name string) string { return ProcFile(filepath.Join(dir, name)) }
 	state := "?"
 	if stat := read("stat"); stat != "?" {
 		// After the ")" that ends the name: the state letter.
@@ -76,17 +70,29 @@ func kernelView(tid int) string {
 	return fmt.Sprintf("comm=%s state=%s wchan=%s syscall=%s", read("comm"), state, read("wchan"), read("syscall"))
 }
 
-// openFDs is "N=target" for each open fd: which are sockets, pipes,
-// devices, so that a system call's fd argument can be read.
-func openFDs() string {
-	entries, _ := os.ReadDir("/proc/self/fd")
+// OpenFDs is "N=target" for each open fd of the process at procDir
+// (/proc/self, /proc/PID): which are sockets, pipes, devices, so that a
+// system call's fd argument can be read.
+func OpenFDs(procDir string) string {
+	entries, _ := os.ReadDir(filepath.Join(procDir, "fd"))
 	var b strings.Builder
 	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		target, err := os.Readlink(filepath.Join(procDir, "fd", e.Name()))
 		if err != nil {
 			continue
 		}
 		fmt.Fprintf(&b, " %s=%s", e.Name(), target)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// ProcFile is a /proc file's text, trimmed, with NULs as spaces (cmdline),
+// or "?" when it cannot be read: for dumps, where a missing field must
+// not stop the rest.
+func ProcFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }

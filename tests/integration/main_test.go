@@ -51,26 +51,14 @@ func dumpXenstored() {
 		if name != "oxenstored" && name != "xenstored" {
 			continue
 		}
-		read := func(path string) string {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return "?"
-			}
-			return strings.TrimSpace(string(b))
-		}
+		read := threaddump.ProcFile
 		tasks, _ := os.ReadDir("/proc/" + p.Name() + "/task")
 		for _, task := range tasks {
 			dir := "/proc/" + p.Name() + "/task/" + task.Name()
 			fmt.Fprintf(os.Stderr, "xenstored %s thread %s: wchan=%s syscall=%s\nkernel stack:\n%s\n",
 				p.Name(), task.Name(), read(dir+"/wchan"), read(dir+"/syscall"), read(dir+"/stack"))
 		}
-		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
-		var b strings.Builder
-		for _, fd := range fds {
-			target, _ := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name())
-			fmt.Fprintf(&b, " %s=%s", fd.Name(), target)
-		}
-		fmt.Fprintf(os.Stderr, "xenstored %s fds:%s\n", p.Name(), b.String())
+		fmt.Fprintf(os.Stderr, "xenstored %s fds: %s\n", p.Name(), threaddump.OpenFDs("/proc/"+p.Name()))
 	}
 }
 
@@ -85,13 +73,7 @@ func dumpChildren() {
 		if err != nil || !strings.Contains(string(status), "\nPPid:\t"+self+"\n") {
 			continue
 		}
-		read := func(name string) string {
-			b, err := os.ReadFile("/proc/" + p.Name() + "/" + name)
-			if err != nil {
-				return "?"
-			}
-			return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-		}
+		read := func(name string) string { return threaddump.ProcFile("/proc/" + p.Name() + "/" + name) }
 		state := ""
 		for _, line := range strings.Split(string(status), "\n") {
 			if strings.HasPrefix(line, "State:") || strings.HasPrefix(line, "Threads:") {
