@@ -50,8 +50,13 @@
 
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <libxl.h>
 
 static pthread_rwlock_t guard;
@@ -109,10 +114,12 @@ static void fork_prepare(void) { pthread_rwlock_wrlock(&guard); }
 static void fork_parent(void) { pthread_rwlock_unlock(&guard); }
 
 /* In the child an unlock is not enough: the lock still records the
- * parent's readers that were waiting at the fork (writer preference), and
- * the child's first reader waits for them forever (seen on real Xen: the
- * destroyer child in futex(2) on this lock). The child is single-threaded:
- * start it afresh. */
+ * parent's threads that were waiting at the fork. When two threads fork
+ * at once, the unlock hands the lock to the other forking thread, which
+ * the child does not have, and the child's first reader waits forever
+ * (seen on real Xen: the destroyer child in futex(2) on this lock;
+ * TestForkGuardChildOfConcurrentForksEntersTheLibraries). The child is
+ * single-threaded: start it afresh. */
 static void fork_child(void)
 {
     guard_depth = 0;
@@ -207,4 +214,77 @@ int goxl_forkguard_interposed(void)
     void *q = dlsym(RTLD_DEFAULT, "xentoolcore__register_active_handle");
     return p == (void *)xencall_alloc_buffer_pages &&
            q == (void *)xentoolcore__register_active_handle;
+}
+
+/* ---- for tests: two forks at once, with a reader waiting ----
+ * The shape of the soak's hang, without Xen: two threads fork at the same
+ * moment (two destroys) while a third holds the guard shared and a fourth
+ * waits to. Both prepare handlers wait for the write lock; the first to
+ * get it forks, and its child then takes the guard shared, as the
+ * destroyer does in xencall_alloc_buffer_pages. If the child unlocked the
+ * inherited lock instead of starting it afresh, the unlock would hand the
+ * lock to the other forker, a thread that does not exist in the child,
+ * and the child would wait forever. Returns how many children did not
+ * exit within two seconds (they are killed), or -1 if a thread or fork
+ * could not be made. */
+
+static void *selftest_fork(void *arg)
+{
+    int *hung = arg;
+    pid_t pid = fork();
+    if (pid < 0) {
+        *hung = -1;
+        return NULL;
+    }
+    if (pid == 0) {
+        guard_enter();
+        guard_leave();
+        _exit(0);
+    }
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 200; i++) {
+        int status;
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            return NULL;
+        nanosleep(&tick, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    *hung = 1;
+    return NULL;
+}
+
+static void *selftest_read(void *arg)
+{
+    (void)arg;
+    guard_enter();
+    guard_leave();
+    return NULL;
+}
+
+int goxl_forkguard_selftest_concurrent_forks(void)
+{
+    pthread_once(&atfork_once, register_atfork);
+    int hung[2] = {0, 0};
+    pthread_t forker[2], reader;
+    struct timespec settle = {0, 100 * 1000 * 1000};
+
+    guard_enter();
+    int made = 0;
+    for (; made < 2; made++)
+        if (pthread_create(&forker[made], NULL, selftest_fork, &hung[made]) != 0)
+            break;
+    nanosleep(&settle, NULL); /* both prepare handlers now wait to write */
+    int reading = pthread_create(&reader, NULL, selftest_read, NULL) == 0;
+    nanosleep(&settle, NULL); /* the reader now waits behind them */
+    guard_leave();
+
+    for (int i = 0; i < made; i++)
+        pthread_join(forker[i], NULL);
+    if (reading)
+        pthread_join(reader, NULL);
+    if (made < 2 || !reading || hung[0] < 0 || hung[1] < 0)
+        return -1;
+    return hung[0] + hung[1];
 }
