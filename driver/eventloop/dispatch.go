@@ -203,6 +203,9 @@ func (b *Binding) exit() {
 		default:
 		}
 	}
+	if h := b.l.opts.afterRelease; h != nil {
+		h()
+	}
 }
 
 func (l *Loop) deliverFD(r *fdReg, rev osevent.PollEvents, gated *uint64) bool {

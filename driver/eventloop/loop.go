@@ -84,6 +84,13 @@ type Options struct {
 	// panicked, with no loop lock held; it must not panic. If nil, the
 	// error is written with the standard log package.
 	OnCallbackPanic func(error)
+
+	// afterRelease, for this package's tests only, runs on the dispatcher
+	// right after a delivery's admission is released (Binding.exit). It
+	// widens the few instructions between that release and whatever a
+	// reordering would move after it, so that the ordering tests kill
+	// such a reordering every time (order_test.go).
+	afterRelease func()
 }
 
 // Stats are a snapshot of a loop's counters.
