@@ -346,6 +346,7 @@ func report(results []*result, start time.Time) int {
 			fmt.Printf("\n%s (%s, mutations.txt line %d): %s\n", r.outcome, r.m.Name, r.m.Line, tail(r.output, 30))
 		}
 	}
+	printSlowest(results, 5)
 	el := time.Since(start)
 	if bad != 0 {
 		fmt.Printf("\nmutation: FAIL: %d of %d mutations not killed (%.0f s)\n", bad, len(results), el.Seconds())
@@ -353,6 +354,21 @@ func report(results []*result, start time.Time) int {
 	}
 	fmt.Printf("\nmutation: all %d mutations killed in %.0f s\n", len(results), el.Seconds())
 	return 0
+}
+
+// printSlowest names the n mutations that took longest to build and
+// test: where to look first when the phase outgrows its budget.
+func printSlowest(results []*result, n int) {
+	byTime := append([]*result(nil), results...)
+	sort.SliceStable(byTime, func(i, j int) bool { return byTime[i].took > byTime[j].took })
+	if len(byTime) > n {
+		byTime = byTime[:n]
+	}
+	fmt.Print("\nslowest:")
+	for _, r := range byTime {
+		fmt.Printf(" %s (%.0f s);", r.m.Name, r.took.Seconds())
+	}
+	fmt.Println()
 }
 
 // ---- mutations.txt ----
