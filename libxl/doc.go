@@ -114,7 +114,9 @@
 //     them held, and the child then waits forever. goxl wraps the
 //     library entry points that take them, and libxl_ctx_alloc and
 //     libxl_ctx_free, in a guard that a pthread_atfork handler holds
-//     exclusively across each fork (forkguard.c).
+//     exclusively across each fork (forkguard.c); the child starts the
+//     guard afresh, since an unlock there would hand it to a thread the
+//     child does not have (TestForkGuardChildOfConcurrentForksEntersTheLibraries).
 //
 // Process locks: the fork guard (forkguard.c) is taken before libxl's own
 // fork lock: shared around libxl_ctx_alloc, libxl_ctx_free and the
