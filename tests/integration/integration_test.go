@@ -313,6 +313,7 @@ func TestLifecycleEvents(t *testing.T) {
 	stream := e.doms.Subscribe(0)
 	defer stream.Close()
 	var d *driver.Domain
+	clearConsoleLog("lc1")
 	if err := timed(t, "create", func() (err error) {
 		d, err = e.doms.Create(ctxT(t, 10*time.Minute), guestConfig(t, "lc1", nil), driver.CreateOptions{Paused: true})
 		return
@@ -328,7 +329,7 @@ func TestLifecycleEvents(t *testing.T) {
 	if err := timed(t, "unpause", func() error { return e.doms.Unpause(ctxT(t, 10*time.Minute), "lc1") }); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // let the guest's init install its traps
+	e.waitGuestUp("lc1") // a request before init's traps would be lost
 	if err := timed(t, "shutdown -w", func() error { return e.doms.Shutdown(ctxT(t, 10*time.Minute), "lc1", true) }); err != nil {
 		t.Fatal(err)
 	}
@@ -416,12 +417,13 @@ func TestRebootHonoursOnReboot(t *testing.T) {
 	e := setup(t)
 	ctx := ctxT(t, 10*time.Minute)
 	cfg := guestConfig(t, "rb1", func(c *libxl.DomainConfig) { c.OnReboot = libxl.ActionRestart })
+	clearConsoleLog("rb1")
 	d, err := e.doms.Create(ctx, cfg, driver.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := d.Snapshot().DomID
-	time.Sleep(3 * time.Second)
+	e.waitGuestUp("rb1") // a request before init's traps would be lost
 	stream := e.doms.Subscribe(0)
 	defer stream.Close()
 	if err := e.doms.Reboot(ctx, "rb1"); err != nil {
