@@ -29,7 +29,9 @@ const (
 // waitDaemonEvent waits for name's first event of one of kinds.
 func waitDaemonEvent(t *testing.T, c *Client, since uint64, name string, kinds ...string) Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// The model delivers in milliseconds; 10 s is a wide margin under
+	// -race, and a mutation that loses the event waits this long.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var got Event
 	var seen []string
