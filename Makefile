@@ -92,7 +92,10 @@ model:
 # README and the doc.go files claim is removed in turn, in a scratch copy
 # of the tree under $(BUILD)/mutation, and its named tests must fail. Fails
 # if one survives or if a mutation's text is no longer found.
-MUTATION_JOBS ?= 2
+# Three jobs on two cores: the mutants that hang wait for a bound with the
+# CPU idle, and a third job fills it (all 98 in 140 s with a warm build
+# cache, against 230-340 s with two).
+MUTATION_JOBS ?= 3
 mutation:
 	$(GO) run ./tests/mutation -j $(MUTATION_JOBS)
 
