@@ -106,16 +106,18 @@ func mountTiny(t *testing.T, size string) string {
 	return dir
 }
 
-// saveWhenReady saves ref to path, retrying while the guest is still
-// booting (a PV guest cannot be suspended before its kernel set up its
-// p2m list).
-func saveWhenReady(t *testing.T, doms *driver.Domains, ref, path string) error {
+// saveWhenReady saves the guest name to path once its init is up (a PV
+// guest cannot be suspended before its kernel set up its p2m list), and
+// again while libxl reports that the guest did not answer the suspend.
+// The guest's console log must have been cleared before its create.
+func (e *env) saveWhenReady(doms *driver.Domains, name, path string) error {
+	e.waitGuestUp(name)
 	var err error
 	for try := 0; try < 12; try++ {
-		time.Sleep(10 * time.Second)
-		if err = timed(t, "save", func() error { return doms.Save(ctxT(t, 5*time.Minute), ref, path) }); !errors.Is(err, libxl.ErrGuestTimedOut) {
+		if err = timed(e.t, "save", func() error { return doms.Save(ctxT(e.t, 5*time.Minute), name, path) }); !errors.Is(err, libxl.ErrGuestTimedOut) {
 			break
 		}
+		time.Sleep(5 * time.Second)
 	}
 	return err
 }
@@ -147,6 +149,7 @@ func TestSaveRestoreBoundaries(t *testing.T) {
 	e := setup(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "bsave.save")
+	clearConsoleLog("bsave")
 	if _, err := e.doms.Create(ctxT(t, 5*time.Minute), guestConfig(t, "bsave", nil), driver.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +183,7 @@ func TestSaveRestoreBoundaries(t *testing.T) {
 			}
 		}()
 	}
-	err := saveWhenReady(t, e.doms, "bsave", good)
+	err := e.saveWhenReady(e.doms, "bsave", good)
 	close(stopChildren)
 	children.Wait()
 	if err != nil {

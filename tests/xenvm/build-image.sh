@@ -8,7 +8,7 @@
 #               dom0 when present, which saves Xen ~4 s of decompression
 #   initrd.gz   dom0 initramfs: busybox, Xen userspace, libxl and its libraries,
 #               qemu-system-xen (qdisk device model), /init, and /guest/* (a test
-#               guest: kernel, tiny initramfs, xl configs)
+#               guest: kernel, tiny initramfs, xl configs; and the idle guest)
 #   KEY         cache key (package versions + hashes of the harness scripts)
 #   packages.txt the package=version list that went into the image
 #
@@ -39,7 +39,7 @@ XENVER=4.17
 log() { printf 'build-image: %s\n' "$*" >&2; }
 die() { printf 'build-image: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in apt-cache apt-get dpkg-deb depmod cpio gzip readelf sha256sum find sort; do
+for tool in apt-cache apt-get dpkg-deb depmod cpio gzip readelf as ld sha256sum find sort; do
 	command -v "$tool" >/dev/null 2>&1 || die "missing host tool: $tool (run 'make xenvm-deps')"
 done
 
@@ -85,7 +85,8 @@ DEBS=$CACHE/debs
 mkdir -p "$CACHE" "$DEBS"
 
 # Scripts whose content goes into the image: part of the cache key.
-SCRIPTS=("$HERE/build-image.sh" "$HERE/dom0-init.sh" "$HERE/dom0-lib.sh" "$HERE/guest-init.sh")
+SCRIPTS=("$HERE/build-image.sh" "$HERE/dom0-init.sh" "$HERE/dom0-lib.sh" "$HERE/guest-init.sh"
+	"$HERE/idle-guest.S" "$HERE/idle-guest.lds")
 for s in "${SCRIPTS[@]}"; do [[ -f $s ]] || die "missing $s"; done
 
 APT_OPTS=()
@@ -376,6 +377,23 @@ on_crash = "destroy"
 EOF
 sed -e 's/^name = .*/name = "testguest-pvh"/' -e 's/^type = .*/type = "pvh"/' \
 	"$ROOT/guest/guest.cfg" >"$ROOT/guest/guest-pvh.cfg"
+
+# The idle guest (idle-guest.S): two pages that block in Xen, for tests that
+# only create and destroy (the soak). 16 MiB is what the builder needs for
+# its page tables, p2m and rings with room to spare.
+as "$HERE/idle-guest.S" -o "$WORK/idle-guest.o"
+ld -T "$HERE/idle-guest.lds" --build-id=none -z max-page-size=4096 -o "$ROOT/guest/idle" "$WORK/idle-guest.o"
+cat >"$ROOT/guest/idle.cfg" <<EOF
+# The idle guest: no Linux, no console output; it blocks until destroyed.
+name = "idleguest"
+type = "pv"
+kernel = "/guest/idle"
+memory = 16
+vcpus = 1
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+EOF
 
 # --- check that every ELF's NEEDED libraries are in the image -----------------------
 log "checking shared library dependencies"
