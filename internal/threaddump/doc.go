@@ -19,6 +19,15 @@
 //   - DumpSignal (SIGRTMIN+7, which nothing in goxl or libxl uses): print
 //     the receiving thread's backtrace and return.
 //
+// On a thread that C created, such as libxenstore's reader thread (16 KiB
+// of stack, every signal blocked until abort unblocks SIGABRT), there is
+// no signal stack: the handler runs on the thread's own small stack. Go's
+// handler then finds no g there and re-raises SIGABRT with the default
+// action, so the process dies of the signal without a goroutine dump, and
+// the C stack printed first is the only trace. The test
+// TestAbortOnALibxenstoreLikeThreadPrintsItsCStack makes such a thread and
+// checks both.
+//
 // DumpAllThreads sends DumpSignal to each thread of the process in turn
 // (tgkill) and prints, first, what the kernel knows of each thread: its
 // name, state, wait channel and current system call.
