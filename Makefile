@@ -93,7 +93,7 @@ model:
 # of the tree under $(BUILD)/mutation, and its named tests must fail. Fails
 # if one survives or if a mutation's text is no longer found.
 # Three jobs on two cores: the mutants that hang wait for a bound with the
-# CPU idle, and a third job fills it (all 98 in 140 s with a warm build
+# CPU idle, and a third job fills it (all 99 in 137 s with a warm build
 # cache, against 230-340 s with two).
 MUTATION_JOBS ?= 3
 mutation:
