@@ -12,7 +12,8 @@ XENVM_CACHE    ?= $(abspath $(XENVM_DIR)/../../.build/xenvm)
 XENVM          := $(XENVM_DIR)/xenvm
 # Host packages: qemu-system-x86 runs Xen; cpio, kmod (depmod), zstd pack the
 # image; xz-utils unpacks the guest kernel; binutils gives readelf for the
-# shared-library check; apt-get download needs apt (always there on Debian).
+# shared-library check, and as and ld for the idle guest (idle-guest.S);
+# apt-get download needs apt (always there on Debian).
 XENVM_HOST_PKGS ?= qemu-system-x86 cpio kmod zstd xz-utils binutils
 XENVM_APT_GET  ?= apt-get
 
