@@ -148,17 +148,15 @@ xen: deps xenvm-image
 XEN_ASAN_TESTS ?= ^(TestSaveRestore|TestSaveRestoreBoundaries|TestCloseDuringCreate|TestDestroyDuringCreate|TestCreateCancelLeavesNothing|TestConcurrentCreatesEventsOnce|TestCtxChurnWhileWatchEventsArrive)$$
 XEN_ASAN_HVM_COUNT ?= 10
 XEN_ASAN_LIB := /usr/lib/x86_64-linux-gnu/libasan.so.8
+xen_asan_run = tests/xenvm/xenvm run $(1) --timeout $(XEN_TIMEOUT) --env ASAN_OPTIONS=detect_leaks=0 \
+	--file $(BUILD)/xen-asan/integration.test:/payload/integration.test \
+	--file $$(readlink -f $(XEN_ASAN_LIB)):$(XEN_ASAN_LIB) \
+	-- /payload/integration.test -test.v -test.timeout=$(XEN_TEST_TIMEOUT)
 xen-asan: deps xenvm-image
 	@mkdir -p $(BUILD)/xen-asan
 	$(GO) test -c -asan -tags xenintegration -o $(BUILD)/xen-asan/integration.test ./tests/integration/
-	tests/xenvm/xenvm run --timeout $(XEN_TIMEOUT) --env ASAN_OPTIONS=detect_leaks=0 \
-	  --file $(BUILD)/xen-asan/integration.test:/payload/integration.test \
-	  --file $$(readlink -f $(XEN_ASAN_LIB)):$(XEN_ASAN_LIB) \
-	  -- /payload/integration.test -test.v -test.count=1 -test.timeout=$(XEN_TEST_TIMEOUT) -test.run '$(XEN_ASAN_TESTS)'
-	tests/xenvm/xenvm run --timeout $(XEN_TIMEOUT) --cpu $(XEN_HVM_CPU) --env ASAN_OPTIONS=detect_leaks=0 \
-	  --file $(BUILD)/xen-asan/integration.test:/payload/integration.test \
-	  --file $$(readlink -f $(XEN_ASAN_LIB)):$(XEN_ASAN_LIB) \
-	  -- /payload/integration.test -test.v -test.count=$(XEN_ASAN_HVM_COUNT) -test.timeout=$(XEN_TEST_TIMEOUT) -test.run '$(XEN_HVM_TESTS)'
+	$(call xen_asan_run,) -test.count=1 -test.run '$(XEN_ASAN_TESTS)'
+	$(call xen_asan_run,--cpu $(XEN_HVM_CPU)) -test.count=$(XEN_ASAN_HVM_COUNT) -test.run '$(XEN_HVM_TESTS)'
 
 # --------------------------------------------------------------- xen42 ----
 # Real Xen 4.2 under QEMU (tests/xen42/README.md): builds 4.2.1 (pristine

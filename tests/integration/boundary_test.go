@@ -110,11 +110,11 @@ func mountTiny(t *testing.T, size string) string {
 // guest cannot be suspended before its kernel set up its p2m list), and
 // again while libxl reports that the guest did not answer the suspend.
 // The guest's console log must have been cleared before its create.
-func (e *env) saveWhenReady(doms *driver.Domains, name, path string) error {
+func (e *env) saveWhenReady(name, path string) error {
 	e.waitGuestUp(name)
 	var err error
 	for try := 0; try < 12; try++ {
-		if err = timed(e.t, "save", func() error { return doms.Save(ctxT(e.t, 5*time.Minute), name, path) }); !errors.Is(err, libxl.ErrGuestTimedOut) {
+		if err = timed(e.t, "save", func() error { return e.doms.Save(ctxT(e.t, 5*time.Minute), name, path) }); !errors.Is(err, libxl.ErrGuestTimedOut) {
 			break
 		}
 		time.Sleep(5 * time.Second)
@@ -183,7 +183,7 @@ func TestSaveRestoreBoundaries(t *testing.T) {
 			}
 		}()
 	}
-	err := e.saveWhenReady(e.doms, "bsave", good)
+	err := e.saveWhenReady("bsave", good)
 	close(stopChildren)
 	children.Wait()
 	if err != nil {

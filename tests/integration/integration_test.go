@@ -49,15 +49,7 @@ func guestDir() string {
 // guestConfig is the image's test guest, renamed.
 func guestConfig(t *testing.T, name string, edit func(*libxl.DomainConfig)) *libxl.DomainConfig {
 	t.Helper()
-	c, err := libxl.ParseXLFile(filepath.Join(guestDir(), "guest.cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Name = name
-	if edit != nil {
-		edit(c)
-	}
-	return c
+	return imageGuestConfig(t, "guest.cfg", name, edit)
 }
 
 // idleGuestConfig is the image's idle guest (tests/xenvm/idle-guest.S),
@@ -67,11 +59,20 @@ func guestConfig(t *testing.T, name string, edit func(*libxl.DomainConfig)) *lib
 // (the soak) measure goxl and libxl, not the copy of a kernel.
 func idleGuestConfig(t *testing.T, name string) *libxl.DomainConfig {
 	t.Helper()
-	c, err := libxl.ParseXLFile(filepath.Join(guestDir(), "idle.cfg"))
+	return imageGuestConfig(t, "idle.cfg", name, nil)
+}
+
+// imageGuestConfig parses one of the image's xl configs under guestDir.
+func imageGuestConfig(t *testing.T, file, name string, edit func(*libxl.DomainConfig)) *libxl.DomainConfig {
+	t.Helper()
+	c, err := libxl.ParseXLFile(filepath.Join(guestDir(), file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Name = name
+	if edit != nil {
+		edit(c)
+	}
 	return c
 }
 
@@ -569,7 +570,7 @@ func TestSaveRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "sr1.save")
-	if err := e.saveWhenReady(e.doms, "sr1", path); err != nil {
+	if err := e.saveWhenReady("sr1", path); err != nil {
 		t.Fatal(err)
 	}
 	e.noGuests()
